@@ -1,0 +1,138 @@
+"""Feedback for the notebooks' exercises: each ``check_…`` prints what is right or wrong.
+
+Every check returns True or False and never raises on a wrong answer, so a notebook still runs
+top to bottom; an answer left as ``None`` is reported as not attempted.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+from .attention import MultiHeadAttention, scaled_dot_product_attention
+from .models import TransformerBlock, count_parameters
+from .positional import RotaryEmbedding, sinusoidal_encoding
+
+__all__ = ["check_mha_parameters", "check_block_parameters", "check_attention",
+           "check_local_mask", "check_sinusoidal", "check_rotation"]
+
+
+def _verdict(ok: bool, good: str, bad: str) -> bool:
+    print(("✔ " + good) if ok else ("✘ " + bad))
+    return ok
+
+
+def _not_attempted(answer, what: str) -> bool:
+    if answer is None:
+        print(f"… not attempted yet: {what}, then run this cell again.")
+        return True
+    return False
+
+
+# ---- 01 -----------------------------------------------------------------------------------
+def check_mha_parameters(answer: int | None, d_model: int = 128, num_heads: int = 8) -> bool:
+    """Exercise: parameters of ``MultiHeadAttention(d_model, num_heads)`` with biases."""
+    if _not_attempted(answer, "set `answer` to your count"):
+        return False
+    truth = count_parameters(MultiHeadAttention(d_model, num_heads))
+    if answer == truth:
+        return _verdict(True, f"{answer:,} parameters: four d×d matrices and four biases; "
+                              "the number of heads does not change it.", "")
+    hint = ("Did you count the biases (4·d_model)?" if answer == 4 * d_model ** 2 else
+            "Heads split d_model, they do not multiply the weights." if answer > truth else
+            "There are four projections: queries, keys, values and output.")
+    return _verdict(False, "", f"{answer:,} is not right. {hint}")
+
+
+def check_block_parameters(fn: Callable[[int, int], int] | None) -> bool:
+    """Exercise: ``fn(d_model, d_ff)`` returns the parameters of one encoder block."""
+    if _not_attempted(fn, "write `block_parameters(d_model, d_ff)`"):
+        return False
+    for d, ff in [(16, 64), (64, 256), (48, 100)]:
+        truth = count_parameters(TransformerBlock(d, 4, ff))
+        got = fn(d, ff)
+        if got != truth:
+            return _verdict(False, "", f"block_parameters({d}, {ff}) = {got}, but the block has "
+                                       f"{truth}. Attention 4(d²+d), feed-forward 2·d·d_ff+d_ff+d, "
+                                       "two LayerNorms 2d each.")
+    return _verdict(True, "your formula matches count_parameters for three sizes.", "")
+
+
+# ---- 02 -----------------------------------------------------------------------------------
+def check_attention(fn: Callable | None) -> bool:
+    """Exercise: ``fn(q, k, v, mask=None) -> (output, weights)`` equals the reference."""
+    if _not_attempted(fn, "write `my_attention(q, k, v, mask=None)`"):
+        return False
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 5, 8, generator=g), torch.randn(2, 7, 8, generator=g),
+               torch.randn(2, 7, 3, generator=g))
+    mask = torch.rand(2, 5, 7, generator=g) > 0.3
+    mask[..., 0] = True
+    for m in (None, mask):
+        out, w = fn(q, k, v, m) if m is not None else fn(q, k, v)
+        ref_out, ref_w = scaled_dot_product_attention(q, k, v, m)
+        if tuple(w.shape) != tuple(ref_w.shape):
+            return _verdict(False, "", f"weights have shape {tuple(w.shape)}, expected "
+                                       f"{tuple(ref_w.shape)} (..., T, S)")
+        if not torch.allclose(w, ref_w, atol=1e-5):
+            hint = ("Did you divide by √d_k?" if m is None else
+                    "Masked scores should be -inf before the softmax (True = may attend).")
+            return _verdict(False, "", f"weights differ (max error "
+                                       f"{(w - ref_w).abs().max():.2e}). {hint}")
+        if not torch.allclose(out, ref_out, atol=1e-5):
+            return _verdict(False, "", "weights are right but the output is not: weights @ v")
+    return _verdict(True, "matches the reference with and without a mask.", "")
+
+
+def check_local_mask(fn: Callable[[int, int], torch.Tensor] | None) -> bool:
+    """Exercise: ``fn(T, w)`` is a boolean (T, T) mask, True where |i − j| ≤ w."""
+    if _not_attempted(fn, "write `local_mask(T, w)`"):
+        return False
+    for T, w in [(6, 1), (9, 2), (4, 0)]:
+        m = fn(T, w)
+        i = torch.arange(T)
+        truth = (i[:, None] - i[None, :]).abs() <= w
+        if not isinstance(m, torch.Tensor) or m.dtype != torch.bool:
+            return _verdict(False, "", "return a boolean tensor (True where attention is allowed)")
+        if tuple(m.shape) != (T, T) or not torch.equal(m, truth):
+            return _verdict(False, "", f"local_mask({T}, {w}) is wrong: position i should see "
+                                       "j with |i − j| ≤ w, itself included.")
+    return _verdict(True, "a banded mask: the pattern Longformer uses (notebook 10).", "")
+
+
+# ---- 03 -----------------------------------------------------------------------------------
+def check_sinusoidal(fn: Callable[[int, int], torch.Tensor] | None) -> bool:
+    """Exercise: ``fn(num_positions, d_model)`` equals :func:`sinusoidal_encoding`."""
+    if _not_attempted(fn, "write `my_sinusoidal(num_positions, d_model)`"):
+        return False
+    for P, d in [(10, 8), (50, 16)]:
+        got, truth = fn(P, d), sinusoidal_encoding(P, d)
+        if tuple(got.shape) != (P, d):
+            return _verdict(False, "", f"shape {tuple(got.shape)}, expected ({P}, {d})")
+        err = (got.double() - truth.double()).abs().max().item()
+        if err > 1e-5:
+            hint = ("sin goes on even columns, cos on odd ones" if torch.allclose(
+                got[:, 0::2].double(), truth[:, 1::2].double(), atol=1e-4) else
+                "the frequency is 1 / 10000^(2i/d_model) for columns 2i and 2i+1")
+            return _verdict(False, "", f"max error {err:.2e}: {hint}")
+    return _verdict(True, "your table equals course_utils.positional.sinusoidal_encoding.", "")
+
+
+def check_rotation(fn: Callable[[torch.Tensor, int], torch.Tensor] | None) -> bool:
+    """Exercise: ``fn(x (T, head_dim), offset)`` rotates like :class:`RotaryEmbedding`."""
+    if _not_attempted(fn, "write `my_rope(x, offset)`"):
+        return False
+    rope = RotaryEmbedding(8)
+    x = torch.randn(6, 8, generator=torch.Generator().manual_seed(1))
+    for offset in (0, 5):
+        got = fn(x, offset)
+        truth = rope.rotate(x, offset)
+        if not torch.allclose(got, truth, atol=1e-5):
+            return _verdict(False, "", f"offset {offset}: max error "
+                                       f"{(got - truth).abs().max():.2e}. Pair features (0,1), (2,3)…"
+                                       " and rotate pair i at position p by p·θ_i, θ_i = "
+                                       "10000^(−2i/head_dim).")
+    norms_kept = math.isclose(float(fn(x, 3).norm()), float(x.norm()), rel_tol=1e-5)
+    return _verdict(norms_kept, "equal to RotaryEmbedding, and lengths are kept: a rotation.",
+                    "not norm-preserving: a rotation must keep lengths")

@@ -1,0 +1,235 @@
+"""Transformer blocks, encoders and classifiers, and the RNN and bag-of-words baselines.
+
+Token ids are ``(B, T)`` long tensors with ``pad_id`` (default 0) at padded positions.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .attention import MultiHeadAttention, padding_mask
+from .positional import (LearnedPositionalEmbedding, RotaryEmbedding,
+                         SinusoidalPositionalEncoding)
+
+__all__ = ["FeedForward", "TransformerBlock", "TransformerEncoder", "TransformerClassifier",
+           "RNNClassifier", "BagOfWordsClassifier", "count_parameters",
+           "parameter_breakdown", "to_torch_encoder_layer", "POSITIONAL_KINDS"]
+
+POSITIONAL_KINDS = ("sinusoidal", "learned", "rotary", "none")
+
+
+class FeedForward(nn.Module):
+    """Position-wise feed-forward: Linear(d_model, d_ff) → activation → Linear(d_ff, d_model).
+
+    ``(B, T, d_model) -> (B, T, d_model)``; the same MLP applied at every position.
+    """
+
+    def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "gelu"):
+        super().__init__()
+        if activation not in ("gelu", "relu"):
+            raise ValueError(f"activation must be 'gelu' or 'relu', got {activation!r}")
+        self.linear1, self.linear2 = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
+        self.activation = activation
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        act = F.gelu if self.activation == "gelu" else F.relu
+        return self.linear2(self.dropout(act(self.linear1(x))))
+
+
+class TransformerBlock(nn.Module):
+    """One encoder block: self-attention and feed-forward, each with a residual and LayerNorm.
+
+    ``norm_first=True`` (pre-LN, GPT-2 and most modern models): x + f(LN(x)).
+    ``norm_first=False`` (post-LN, the 2017 paper): LN(x + f(x)).
+    ``forward(x (B, T, d_model), mask=None) -> (B, T, d_model)``; the mask is as in
+    :class:`MultiHeadAttention`. ``residual=False`` drops both residual connections
+    (to show what they do).
+    """
+
+    def __init__(self, d_model: int, num_heads: int, d_ff: int | None = None,
+                 dropout: float = 0.0, norm_first: bool = True, activation: str = "gelu",
+                 residual: bool = True):
+        super().__init__()
+        d_ff = d_ff or 4 * d_model
+        self.attn = MultiHeadAttention(d_model, num_heads, dropout=dropout)
+        self.ff = FeedForward(d_model, d_ff, dropout=dropout, activation=activation)
+        self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.drop1, self.drop2 = nn.Dropout(dropout), nn.Dropout(dropout)
+        self.norm_first, self.residual = norm_first, residual
+
+    @property
+    def attention_weights(self) -> Tensor | None:
+        return self.attn.attention_weights
+
+    def _sa(self, x: Tensor, mask: Tensor | None, need_weights: bool) -> Tensor:
+        return self.drop1(self.attn(x, x, x, mask=mask, need_weights=need_weights))
+
+    def forward(self, x: Tensor, mask: Tensor | None = None, need_weights: bool = True) -> Tensor:
+        r = 1.0 if self.residual else 0.0
+        if self.norm_first:
+            x = r * x + self._sa(self.norm1(x), mask, need_weights)
+            return r * x + self.drop2(self.ff(self.norm2(x)))
+        x = self.norm1(r * x + self._sa(x, mask, need_weights))
+        return self.norm2(r * x + self.drop2(self.ff(x)))
+
+
+class TransformerEncoder(nn.Module):
+    """A stack of :class:`TransformerBlock`; pre-LN stacks end with a final LayerNorm.
+
+    ``forward(x (B, T, d_model), mask=None) -> (B, T, d_model)``.
+    ``attention_weights`` is the list of each layer's last weights ``(B, H, T, S)``.
+    """
+
+    def __init__(self, num_layers: int, d_model: int, num_heads: int, d_ff: int | None = None,
+                 dropout: float = 0.0, norm_first: bool = True, activation: str = "gelu",
+                 residual: bool = True):
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        self.layers = nn.ModuleList(
+            TransformerBlock(d_model, num_heads, d_ff, dropout, norm_first, activation, residual)
+            for _ in range(num_layers))
+        self.final_norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
+
+    @property
+    def attention_weights(self) -> list[Tensor | None]:
+        return [layer.attention_weights for layer in self.layers]
+
+    def forward(self, x: Tensor, mask: Tensor | None = None, need_weights: bool = True) -> Tensor:
+        for layer in self.layers:
+            x = layer(x, mask, need_weights)
+        return self.final_norm(x)
+
+
+def _check_tokens(tokens: Tensor, vocab_size: int) -> None:
+    if tokens.dim() != 2 or tokens.dtype not in (torch.long, torch.int, torch.int32):
+        raise ValueError(f"token ids must be a (B, T) integer tensor, got shape "
+                         f"{tuple(tokens.shape)} dtype {tokens.dtype}")
+    if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= vocab_size):
+        raise ValueError(f"token ids must lie in [0, {vocab_size}); got min {int(tokens.min())}"
+                         f", max {int(tokens.max())}")
+
+
+class TransformerClassifier(nn.Module):
+    """Embedding → positions → :class:`TransformerEncoder` → mean over real tokens → Linear.
+
+    ``forward(tokens (B, T)) -> logits (B, num_classes)``. Padding (``pad_id``) is masked out
+    of attention and of the mean. ``positional`` is one of ``POSITIONAL_KINDS``; with "none"
+    the model is invariant to the order of its tokens.
+    """
+
+    def __init__(self, vocab_size: int, num_classes: int, d_model: int = 64,
+                 num_heads: int = 4, num_layers: int = 2, d_ff: int | None = None,
+                 max_len: int = 512, positional: str = "sinusoidal", dropout: float = 0.0,
+                 norm_first: bool = True, pad_id: int = 0):
+        super().__init__()
+        if positional not in POSITIONAL_KINDS:
+            raise ValueError(f"positional must be one of {POSITIONAL_KINDS}, got {positional!r}")
+        self.vocab_size, self.pad_id, self.positional = vocab_size, pad_id, positional
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.pos: nn.Module = {
+            "sinusoidal": lambda: SinusoidalPositionalEncoding(d_model, max_len),
+            "learned": lambda: LearnedPositionalEmbedding(max_len, d_model),
+            "rotary": nn.Identity, "none": nn.Identity}[positional]()
+        self.encoder = TransformerEncoder(num_layers, d_model, num_heads, d_ff, dropout,
+                                          norm_first)
+        if positional == "rotary":
+            rope = RotaryEmbedding(d_model // num_heads)
+            for layer in self.encoder.layers:
+                layer.attn.rotary = rope
+        self.head = nn.Linear(d_model, num_classes)
+
+    @property
+    def attention_weights(self) -> list[Tensor | None]:
+        return self.encoder.attention_weights
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        _check_tokens(tokens, self.vocab_size)
+        keep = padding_mask(tokens, self.pad_id)  # (B, 1, T)
+        h = self.encoder(self.pos(self.embed(tokens)), mask=keep)
+        w = keep.transpose(1, 2).to(h.dtype)  # (B, T, 1)
+        pooled = (h * w).sum(1) / w.sum(1).clamp_min(1.0)
+        return self.head(pooled)
+
+
+class RNNClassifier(nn.Module):
+    """Embedding → LSTM or GRU → hidden state at the last real token → Linear.
+
+    ``forward(tokens (B, T)) -> logits (B, num_classes)``; right padding with ``pad_id``.
+    """
+
+    def __init__(self, vocab_size: int, num_classes: int, d_model: int = 64,
+                 hidden_size: int = 64, num_layers: int = 1, cell: str = "lstm",
+                 pad_id: int = 0):
+        super().__init__()
+        rnn = {"lstm": nn.LSTM, "gru": nn.GRU}.get(cell)
+        if rnn is None:
+            raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
+        self.vocab_size, self.pad_id, self.cell = vocab_size, pad_id, cell
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.rnn = rnn(d_model, hidden_size, num_layers=num_layers, batch_first=True)
+        self.head = nn.Linear(hidden_size, num_classes)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        _check_tokens(tokens, self.vocab_size)
+        out, _ = self.rnn(self.embed(tokens))  # (B, T, hidden)
+        last = ((tokens != self.pad_id).sum(1) - 1).clamp_min(0)  # (B,)
+        return self.head(out[torch.arange(tokens.shape[0]), last])
+
+
+class BagOfWordsClassifier(nn.Module):
+    """Mean of token embeddings → MLP: sees which words occur, never their order.
+
+    ``forward(tokens (B, T)) -> logits (B, num_classes)``.
+    """
+
+    def __init__(self, vocab_size: int, num_classes: int, d_model: int = 64, pad_id: int = 0):
+        super().__init__()
+        self.vocab_size, self.pad_id = vocab_size, pad_id
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.mlp = nn.Sequential(nn.Linear(d_model, d_model), nn.GELU(),
+                                 nn.Linear(d_model, num_classes))
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        _check_tokens(tokens, self.vocab_size)
+        w = (tokens != self.pad_id).unsqueeze(-1).float()
+        pooled = (self.embed(tokens) * w).sum(1) / w.sum(1).clamp_min(1.0)
+        return self.mlp(pooled)
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
+    """Number of (trainable) scalar parameters in ``module``."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def parameter_breakdown(module: nn.Module) -> "OrderedDict[str, int]":
+    """Parameters per direct child module (``{"embed": 1024, "encoder": …}``)."""
+    return OrderedDict((name, count_parameters(child)) for name, child in module.named_children())
+
+
+@torch.no_grad()
+def to_torch_encoder_layer(block: TransformerBlock) -> nn.TransformerEncoderLayer:
+    """The same block as PyTorch's ``nn.TransformerEncoderLayer``, weights copied.
+
+    The two compute the same function (in eval mode); used to show our block is the standard
+    one. Works for residual blocks without rotary positions.
+    """
+    if not block.residual or block.attn.rotary is not None:
+        raise ValueError("only residual blocks without rotary positions have a PyTorch twin")
+    a, ff = block.attn, block.ff
+    layer = nn.TransformerEncoderLayer(
+        a.d_model, a.num_heads, dim_feedforward=ff.linear1.out_features, dropout=0.0,
+        activation=ff.activation, batch_first=True, norm_first=block.norm_first)
+    layer.self_attn.in_proj_weight.copy_(torch.cat([a.q_proj.weight, a.k_proj.weight,
+                                                    a.v_proj.weight]))
+    layer.self_attn.in_proj_bias.copy_(torch.cat([a.q_proj.bias, a.k_proj.bias, a.v_proj.bias]))
+    layer.self_attn.out_proj.load_state_dict(a.out_proj.state_dict())
+    layer.linear1.load_state_dict(ff.linear1.state_dict())
+    layer.linear2.load_state_dict(ff.linear2.state_dict())
+    layer.norm1.load_state_dict(block.norm1.state_dict())
+    layer.norm2.load_state_dict(block.norm2.state_dict())
+    return layer

@@ -1,0 +1,125 @@
+"""The course's notebooks: catalog, badges and install cells kept in sync, structure checks.
+
+Every notebook starts with a markdown cell tagged ``header`` whose first line is the Colab
+badge, and has a code cell tagged ``colab-install`` whose source is
+:func:`course_utils.links.install_cell_source`. ``python -m course_utils sync`` rewrites both
+from the one canonical URL in :mod:`course_utils.links`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from . import links
+
+__all__ = ["CATALOG", "NotebookInfo", "notebooks_dir", "find_notebooks", "sync_notebook",
+           "notebook_problems"]
+
+
+@dataclass(frozen=True)
+class NotebookInfo:
+    number: str
+    file: str
+    title: str
+    shows: str
+
+
+CATALOG = [
+    NotebookInfo("01", "01_introduction.ipynb", "Introduction to Transformers",
+                 "path length counted (RNN vs attention), an encoder block built and counted, "
+                 "our block equals PyTorch's, a transformer beats bag-of-words on negation"),
+    NotebookInfo("02", "02_self_attention.ipynb", "Self-attention mechanism",
+                 "Q, K, V by hand, why divide by √d_k (entropy and gradients measured), masks, "
+                 "multi-head attention equal to PyTorch, a classifier and what it attends to"),
+    NotebookInfo("03", "03_positional_encoding.ipynb", "Positional encoding",
+                 "permutation equivariance shown, sinusoidal shift property verified, "
+                 "learned and rotary positions, chance without positions, length generalisation"),
+    NotebookInfo("04", "04_complexity.ipynb", "Computational complexity vs RNNs", "planned"),
+    NotebookInfo("05", "05_parallelization.ipynb", "Parallelization", "planned"),
+    NotebookInfo("06", "06_scaling.ipynb", "Scaling: data, parameters, heads", "planned"),
+    NotebookInfo("07", "07_attention_visualization.ipynb",
+                 "Attention visualization and interpretability", "planned"),
+    NotebookInfo("08", "08_depth.ipynb", "Impact of depth", "planned"),
+    NotebookInfo("09", "09_oov_tokenization.ipynb",
+                 "Out-of-vocabulary words and subword tokenization", "planned"),
+    NotebookInfo("10", "10_long_sequences.ipynb", "Long sequences", "planned"),
+    NotebookInfo("11", "11_transformers_vs_rnns.ipynb", "Transformers vs RNNs", "planned"),
+]
+
+
+def notebooks_dir() -> Path:
+    """``./notebooks`` if it exists, else the ``notebooks/`` folder beside the package."""
+    here = Path.cwd() / "notebooks"
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def find_notebooks(directory: Path | None = None, only: list[str] | None = None) -> list[Path]:
+    """The course notebooks (``NN_name.ipynb``) in order; ``only`` keeps numbers like "02"."""
+    directory = directory or notebooks_dir()
+    paths = sorted(p for p in directory.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        wanted = {o.zfill(2) for o in only}
+        unknown = wanted - {p.name[:2] for p in paths}
+        if unknown:
+            raise ValueError(f"no notebook numbered {sorted(unknown)} in {directory}; have "
+                             f"{[p.name[:2] for p in paths]}")
+        paths = [p for p in paths if p.name[:2] in wanted]
+    return paths
+
+
+def _tagged(nb, tag: str) -> list:
+    return [c for c in nb.cells if tag in c.get("metadata", {}).get("tags", [])]
+
+
+def sync_notebook(path: Path) -> bool:
+    """Rewrite the badge and install cell of one notebook from :mod:`links`; True if changed."""
+    nb = nbformat.read(path, as_version=4)
+    changed = False
+    headers = _tagged(nb, "header")
+    installs = _tagged(nb, "colab-install")
+    if len(headers) != 1 or len(installs) != 1:
+        raise ValueError(f"{path.name}: needs exactly one cell tagged 'header' and one tagged "
+                         f"'colab-install'; found {len(headers)} and {len(installs)}")
+    lines = headers[0].source.split("\n")
+    badge = links.badge_markdown(path.name)
+    if lines[0] != badge:
+        lines = [badge] + (lines[1:] if lines[0].startswith("[![Open In Colab]") else lines)
+        headers[0].source = "\n".join(lines)
+        changed = True
+    if installs[0].source != links.install_cell_source():
+        installs[0].source = links.install_cell_source()
+        changed = True
+    if changed:
+        nbformat.write(nb, path)
+    return changed
+
+
+def notebook_problems(path: Path) -> list[str]:
+    """What breaks the course template in one notebook (empty list: none)."""
+    nb = nbformat.read(path, as_version=4)
+    problems = []
+    for i, c in enumerate(nb.cells):
+        if c.cell_type == "code" and (c.get("outputs") or c.get("execution_count")):
+            problems.append(f"cell {i} has outputs or an execution count (commit without outputs)")
+    headers, installs = _tagged(nb, "header"), _tagged(nb, "colab-install")
+    if len(headers) != 1 or headers[0].source.split("\n")[0] != links.badge_markdown(path.name):
+        problems.append("first line of the 'header' cell is not the canonical Colab badge "
+                        "(run: python -m course_utils sync)")
+    if len(installs) != 1 or installs[0].source != links.install_cell_source():
+        problems.append("the 'colab-install' cell differs from links.install_cell_source() "
+                        "(run: python -m course_utils sync)")
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    if "get_profile(" not in code:
+        problems.append("no get_profile() call: sizes must come from the run profile")
+    if "claims_table()" not in code:
+        problems.append("no claims_table(): every notebook ends with its measured claims")
+    checks = code.count("check_")
+    if len(_tagged(nb, "exercise")) < 2 or checks < 2:
+        problems.append("fewer than 2 exercises (cells tagged 'exercise' with check_ helpers)")
+    if len(_tagged(nb, "solution")) < 2:
+        problems.append("fewer than 2 reference solutions (cells tagged 'solution')")
+    return problems

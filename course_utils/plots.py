@@ -1,0 +1,101 @@
+"""One plotting style for the course (seaborn), heatmaps of attention and training curves."""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+import torch
+
+from .training import History
+
+__all__ = ["set_style", "heatmap", "attention_grid", "training_curves"]
+
+
+def set_style() -> None:
+    """The course's look: seaborn whitegrid, readable fonts, figures small enough for a report."""
+    sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
+    plt.rcParams.update({"figure.dpi": 90, "figure.figsize": (6.4, 4.0),
+                         "axes.titleweight": "bold", "figure.autolayout": False})
+
+
+def _np(x) -> np.ndarray:
+    return x.detach().cpu().float().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def _ticks(labels):
+    if labels is None:
+        return "auto"
+    return False if labels is False else list(labels)
+
+
+def heatmap(matrix, *, xlabels: Sequence[str] | bool | None = None,
+            ylabels: Sequence[str] | bool | None = None, title: str = "", ax=None,
+            annot: bool | None = None, cmap: str = "viridis", vmin=None, vmax=None,
+            xlabel: str = "", ylabel: str = "", cbar: bool = True):
+    """Draw a 2-D matrix ``(rows, cols)`` as a heatmap; annotates values when it is small.
+
+    ``xlabels``/``ylabels``: tick labels, None for automatic ticks, False for none.
+    """
+    m = _np(matrix)
+    if m.ndim != 2:
+        raise ValueError(f"heatmap needs a 2-D matrix, got shape {m.shape}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(min(10, 1 + 0.5 * m.shape[1]), min(8, 1 + 0.45 * m.shape[0])))
+    if annot is None:
+        annot = m.size <= 64
+    sns.heatmap(m, ax=ax, cmap=cmap, vmin=vmin, vmax=vmax, annot=annot, fmt=".2f",
+                xticklabels=_ticks(xlabels), yticklabels=_ticks(ylabels),
+                square=m.shape[0] == m.shape[1] and m.shape[0] <= 40, cbar=cbar,
+                annot_kws={"fontsize": 8})
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return ax
+
+
+def attention_grid(weights, tokens: Sequence[str] | None = None, *, title: str = "",
+                   layer_names: Sequence[str] | None = None, size: float = 2.4):
+    """Every layer and head: ``weights`` is a list over layers of ``(H, T, S)`` tensors (or one
+    ``(L, H, T, S)`` tensor). Rows are layers, columns heads; queries down, keys across."""
+    layers = [_np(w) for w in weights]
+    if any(w.ndim != 3 for w in layers):
+        raise ValueError(f"each layer's weights must be (H, T, S); got {[w.shape for w in layers]}")
+    L, H = len(layers), layers[0].shape[0]
+    fig, axes = plt.subplots(L, H, figsize=(size * H + 0.5, size * L + 0.6), squeeze=False)
+    for li, w in enumerate(layers):
+        for h in range(H):
+            ax = axes[li, h]
+            ax.imshow(w[h], cmap="viridis", vmin=0, vmax=1)
+            ax.grid(False)
+            if tokens is not None:
+                ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=7)
+                ax.set_yticks(range(len(tokens)), tokens, fontsize=7)
+            else:
+                ax.set_xticks([]), ax.set_yticks([])
+            if li == 0:
+                ax.set_title(f"head {h}", fontsize=9)
+            if h == 0:
+                ax.set_ylabel(layer_names[li] if layer_names else f"layer {li}")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(histories: Mapping[str, History], *, metric_name: str = "accuracy",
+                    title: str = ""):
+    """Loss (log scale) and the evaluation metric against steps, one line per run."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.6))
+    for name, h in histories.items():
+        k = max(1, len(h.losses) // 100)  # smooth: mean over windows of k steps
+        loss = np.convolve(h.losses, np.ones(k) / k, mode="valid")
+        a1.plot(h.steps[k - 1:], loss, label=name)
+        if h.eval_steps:
+            a2.plot(h.eval_steps, h.eval_metrics, marker="o", ms=3, label=name)
+    a1.set(yscale="log", xlabel="step", ylabel="training loss", title="loss")
+    a2.set(xlabel="step", ylabel=metric_name, title=metric_name)
+    a2.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,142 @@
+"""Run profiles: one place for every size a notebook uses.
+
+``quick`` is for CPUs (CI, laptops): every notebook finishes in under a minute on 2 cores.
+``full`` is for a GPU (Colab): larger models, more steps, more points on every curve.
+The profile is chosen automatically (``full`` when CUDA is present) and overridden with
+``COURSE_PROFILE=quick|full``. ``COURSE_SEED`` sets the seed (default 0) and
+``COURSE_DEVICE`` forces a device (``cpu``, ``cuda``).
+"""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import torch
+
+PROFILES = ("quick", "full")
+
+# Sizes per notebook, per profile. A notebook reads its sizes from here and nowhere else.
+_SIZES: dict[str, dict[str, dict[str, Any]]] = {
+    "01": {
+        "quick": dict(path_lengths=[4, 8, 16, 32, 64], d_model=64, num_heads=4, num_layers=2,
+                      seq_len=10, train_size=4000, test_size=2000, batch_size=64,
+                      max_steps=1200, target_accuracy=0.97, bow_steps=400),
+        "full": dict(path_lengths=[4, 8, 16, 32, 64, 128, 256], d_model=128, num_heads=4,
+                     num_layers=2, seq_len=24, train_size=20000, test_size=5000,
+                     batch_size=128, max_steps=4000, target_accuracy=0.995, bow_steps=1500),
+    },
+    "02": {
+        "quick": dict(d_ks=[2, 4, 8, 16, 32, 64, 128, 256, 512], num_keys=64, trials=256,
+                      d_model=64, num_heads=4, num_layers=1, min_len=6, max_len=12,
+                      train_size=4000, test_size=2000, batch_size=64, max_steps=1500,
+                      target_accuracy=0.97, clip_norm=1.0),
+        "full": dict(d_ks=[2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048], num_keys=128,
+                     trials=1024, d_model=128, num_heads=8, num_layers=3, min_len=8, max_len=40,
+                     train_size=20000, test_size=5000, batch_size=128, max_steps=5000,
+                     target_accuracy=0.995, clip_norm=1.0),
+    },
+    "03": {
+        "quick": dict(d_model=64, num_heads=4, num_layers=1, seq_len=16, train_size=4000,
+                      test_size=2000, batch_size=64, max_steps=800, target_accuracy=0.97,
+                      no_position_steps=200, pe_positions=128, pe_d_model=64),
+        "full": dict(d_model=128, num_heads=4, num_layers=2, seq_len=32, train_size=20000,
+                     test_size=5000, batch_size=128, max_steps=4000, target_accuracy=0.995,
+                     no_position_steps=1000, pe_positions=512, pe_d_model=128),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The run profile of one notebook: its name, device, seed and sizes.
+
+    ``sizes`` is a namespace, so a notebook writes ``P.sizes.d_model``.
+    """
+
+    name: str
+    device: torch.device
+    seed: int
+    sizes: SimpleNamespace = field(default_factory=SimpleNamespace)
+    notebook: str | None = None
+
+    @property
+    def is_quick(self) -> bool:
+        return self.name == "quick"
+
+    def seed_everything(self, offset: int = 0) -> int:
+        """Seed Python, NumPy and torch with ``seed + offset``; return that seed."""
+        return seed_everything(self.seed + offset)
+
+    def describe(self) -> str:
+        sizes = ", ".join(f"{k}={v}" for k, v in vars(self.sizes).items())
+        return (f"profile={self.name} device={self.device} seed={self.seed} "
+                f"torch={torch.__version__} threads={torch.get_num_threads()}"
+                + (f"\nsizes: {sizes}" if sizes else ""))
+
+
+def seed_everything(seed: int) -> int:
+    """Seed ``random``, NumPy and torch (CPU and CUDA) with ``seed``; return it."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return seed
+
+
+def _default_device() -> torch.device:
+    forced = os.environ.get("COURSE_DEVICE")
+    if forced:
+        if forced.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError(f"COURSE_DEVICE={forced!r} but CUDA is not available here")
+        return torch.device(forced)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def profile_name() -> str:
+    """``COURSE_PROFILE`` if set, else ``full`` on CUDA and ``quick`` elsewhere."""
+    name = os.environ.get("COURSE_PROFILE", "").strip().lower()
+    if not name:
+        return "full" if _default_device().type == "cuda" else "quick"
+    if name not in PROFILES:
+        raise ValueError(f"COURSE_PROFILE={name!r} is not one of {PROFILES}")
+    return name
+
+
+def seed_from_env() -> int:
+    raw = os.environ.get("COURSE_SEED", "0")
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"COURSE_SEED={raw!r} is not an integer") from None
+
+
+def get_profile(notebook: str | None = None, *, seed_now: bool = True) -> Profile:
+    """Return the run profile, with the sizes of ``notebook`` (``"01"`` … ``"11"``).
+
+    Seeds every generator with the profile's seed unless ``seed_now`` is False, and tells the
+    course runner (when one is listening) which profile, device and seed this run used.
+    """
+    name = profile_name()
+    sizes: dict[str, Any] = {}
+    if notebook is not None:
+        if notebook not in _SIZES:
+            raise KeyError(f"no sizes for notebook {notebook!r}; known: {sorted(_SIZES)}")
+        sizes = dict(_SIZES[notebook][name])
+    prof = Profile(name=name, device=_default_device(), seed=seed_from_env(),
+                   sizes=SimpleNamespace(**sizes), notebook=notebook)
+    if seed_now:
+        prof.seed_everything()
+    from . import claims  # late import: claims does not need the profile
+
+    claims.record_run_info(profile=prof.name, device=str(prof.device), seed=prof.seed,
+                           torch=torch.__version__, threads=torch.get_num_threads(),
+                           notebook=notebook)
+    return prof
+
+
+def notebook_sizes(notebook: str, profile: str) -> dict[str, Any]:
+    """The sizes of one notebook in one profile (for tests and the README)."""
+    return dict(_SIZES[notebook][profile])

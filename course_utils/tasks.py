@@ -1,0 +1,156 @@
+"""Seeded synthetic tasks whose right answer is known, so a model's success can be checked.
+
+Every generator takes a ``seed`` and returns the same data for the same seed.
+Token id 0 is padding in every vocabulary here.
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+__all__ = ["Vocab", "TokenTask", "negation_sentiment", "order_task", "bag_of_words_ceiling"]
+
+PAD = "<pad>"
+
+
+@dataclass
+class Vocab:
+    """Token strings ↔ ids; id 0 is ``<pad>``."""
+
+    itos: list[str]
+
+    def __post_init__(self) -> None:
+        if not self.itos or self.itos[0] != PAD:
+            raise ValueError(f"the first token must be {PAD!r}")
+        if len(set(self.itos)) != len(self.itos):
+            raise ValueError("vocabulary has duplicate tokens")
+        self.stoi = {s: i for i, s in enumerate(self.itos)}
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def encode(self, words: list[str] | str) -> list[int]:
+        words = words.split() if isinstance(words, str) else words
+        unknown = [w for w in words if w not in self.stoi]
+        if unknown:
+            raise KeyError(f"words not in the vocabulary: {unknown}")
+        return [self.stoi[w] for w in words]
+
+    def decode(self, ids: list[int] | Tensor, skip_pad: bool = True) -> list[str]:
+        ids = ids.tolist() if isinstance(ids, Tensor) else ids
+        return [self.itos[i] for i in ids if not (skip_pad and i == 0)]
+
+
+@dataclass
+class TokenTask:
+    """A classification task on token sequences: ``(N, T)`` ids, ``(N,)`` labels."""
+
+    vocab: Vocab
+    train_x: Tensor
+    train_y: Tensor
+    test_x: Tensor
+    test_y: Tensor
+    classes: list[str]
+    description: str
+
+
+POSITIVE = ["good", "great", "fun", "superb", "brilliant", "lovely"]
+NEGATIVE = ["bad", "dull", "awful", "boring", "poor", "bland"]
+FILLER = ["the", "film", "movie", "plot", "was", "is", "acting", "really", "quite", "very",
+          "story", "and", "a", "cast", "ending", "music", "overall", "felt", "so", "this"]
+
+
+def negation_sentiment(train_size: int, test_size: int, *, seed: int, min_len: int = 12,
+                       max_len: int = 12) -> TokenTask:
+    """Sentences of filler words with one sentiment word and maybe a ``not``.
+
+    The label is the word's polarity, flipped when ``not`` stands *immediately before* it.
+    In 3/8 of sentences ``not`` negates, in 3/8 it stands elsewhere (e.g. just after the word:
+    "good not", which does not negate) and in 1/4 there is no ``not``. A bag of words sees the
+    same words in the first two cases, so no order-blind model can exceed about 62.5 %.
+    Lengths are uniform in ``[min_len, max_len]``; shorter sentences are right-padded.
+    """
+    if not 4 <= min_len <= max_len:
+        raise ValueError(f"need 4 <= min_len <= max_len, got {min_len}, {max_len}")
+    vocab = Vocab([PAD, "not"] + POSITIVE + NEGATIVE + FILLER)
+    g = torch.Generator().manual_seed(seed)
+    n = train_size + test_size
+    x = torch.zeros(n, max_len, dtype=torch.long)
+    y = torch.zeros(n, dtype=torch.long)
+    filler_ids = torch.tensor(vocab.encode(FILLER))
+    pos_ids, neg_ids = torch.tensor(vocab.encode(POSITIVE)), torch.tensor(vocab.encode(NEGATIVE))
+    not_id = vocab.stoi["not"]
+    lengths = torch.randint(min_len, max_len + 1, (n,), generator=g)
+    for i in range(n):
+        L = int(lengths[i])
+        row = filler_ids[torch.randint(len(filler_ids), (L,), generator=g)]
+        positive = bool(torch.rand((), generator=g) < 0.5)
+        word = (pos_ids if positive else neg_ids)[torch.randint(6, (), generator=g)]
+        p = int(torch.randint(1, L - 1, (), generator=g))  # room for "not" on either side
+        row[p] = word
+        case = float(torch.rand((), generator=g))
+        label = positive
+        if case < 3 / 8:  # "not good": negated
+            row[p - 1] = not_id
+            label = not positive
+        elif case < 6 / 8:  # "not" present but elsewhere: after the word, or far before it
+            others = [j for j in range(L) if j not in (p, p - 1)]
+            j = p + 1 if torch.rand((), generator=g) < 0.5 else others[
+                int(torch.randint(len(others), (), generator=g))]
+            row[j] = not_id
+        x[i, :L] = row
+        y[i] = int(label)
+    return TokenTask(vocab, x[:train_size], y[:train_size], x[train_size:], y[train_size:],
+                     ["negative", "positive"],
+                     "sentiment with negation: 'not' flips the word right after it")
+
+
+def order_task(train_size: int, test_size: int, *, seed: int, seq_len: int = 16,
+               test_len: int | None = None) -> TokenTask:
+    """Is ``A`` before ``B``? Each sentence holds one ``A`` and one ``B`` among fillers.
+
+    Every bag of words is the same for both labels: a model that ignores order is at chance
+    (50 %). Test sentences have length ``test_len`` (default ``seq_len``); set it larger to
+    test generalisation to longer sequences.
+    """
+    test_len = test_len or seq_len
+    if min(seq_len, test_len) < 2:
+        raise ValueError(f"sequences need room for A and B: seq_len={seq_len}, test_len={test_len}")
+    fillers = [f"w{i}" for i in range(12)]
+    vocab = Vocab([PAD, "A", "B"] + fillers)
+    g = torch.Generator().manual_seed(seed)
+
+    def make(n: int, L: int) -> tuple[Tensor, Tensor]:
+        x = torch.randint(3, len(vocab), (n, L), generator=g)
+        scores = torch.rand(n, L, generator=g)
+        pa, pb = scores.topk(2, dim=1).indices.unbind(1)  # two distinct random positions
+        rows = torch.arange(n)
+        x[rows, pa], x[rows, pb] = vocab.stoi["A"], vocab.stoi["B"]
+        return x, (pa < pb).long()
+
+    tx, ty = make(train_size, seq_len)
+    vx, vy = make(test_size, test_len)
+    return TokenTask(vocab, tx, ty, vx, vy, ["B first", "A first"],
+                     "is A before B? (order is all that decides)")
+
+
+def bag_of_words_ceiling(tokens: Tensor, labels: Tensor, ignore: set[int] | None = None,
+                         pad_id: int = 0) -> float:
+    """Best accuracy an order-blind classifier can reach on this data.
+
+    Groups examples by their multiset of tokens and predicts each group's majority label.
+    ``ignore`` names tokens drawn independently of the label (fillers): leaving them out of
+    the multiset loses nothing an order-blind model could use, and keeps groups large enough
+    for the majority vote to be an estimate rather than a memory of single examples.
+    """
+    if tokens.shape[0] != labels.shape[0]:
+        raise ValueError(f"{tokens.shape[0]} sequences but {labels.shape[0]} labels")
+    skip = set(ignore or ()) | {pad_id}
+    groups: dict[tuple, Counter] = defaultdict(Counter)
+    for row, label in zip(tokens.tolist(), labels.tolist()):
+        groups[tuple(sorted(t for t in row if t not in skip))][label] += 1
+    best = sum(max(c.values()) for c in groups.values())
+    return best / max(1, len(labels))

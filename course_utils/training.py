@@ -1,0 +1,143 @@
+"""One training loop for the whole course: clipping, progress, early stop, loud failures."""
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+__all__ = ["History", "NonFiniteLossError", "train", "accuracy", "batches"]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss or the gradient norm became NaN or infinite: training stops here."""
+
+
+@dataclass
+class History:
+    """What happened in a run of :func:`train`."""
+
+    steps: list[int] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    grad_norms: list[float] = field(default_factory=list)  # before clipping
+    eval_steps: list[int] = field(default_factory=list)
+    eval_metrics: list[float] = field(default_factory=list)
+    stopped_at_target: bool = False
+    seconds: float = 0.0
+
+    @property
+    def final_metric(self) -> float:
+        return self.eval_metrics[-1] if self.eval_metrics else float("nan")
+
+    @property
+    def num_steps(self) -> int:
+        return self.steps[-1] + 1 if self.steps else 0
+
+
+def batches(*tensors: Tensor, batch_size: int, generator: torch.Generator | None = None
+            ) -> Iterator[tuple[Tensor, ...]]:
+    """Endless shuffled mini-batches over tensors that share their first dim."""
+    n = tensors[0].shape[0]
+    if any(t.shape[0] != n for t in tensors):
+        raise ValueError(f"tensors disagree on their first dim: {[tuple(t.shape) for t in tensors]}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    while True:
+        perm = torch.randperm(n, generator=generator)
+        for i in range(0, n - batch_size + 1 if n >= batch_size else 1, batch_size):
+            idx = perm[i:i + batch_size]
+            yield tuple(t[idx] for t in tensors)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, inputs: Tensor, targets: Tensor, batch_size: int = 1024) -> float:
+    """Fraction of ``argmax(model(inputs)) == targets``; model in eval mode, restored after."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    correct = 0
+    for i in range(0, inputs.shape[0], batch_size):
+        logits = model(inputs[i:i + batch_size].to(device))
+        correct += int((logits.argmax(-1).cpu() == targets[i:i + batch_size]).sum())
+    model.train(was_training)
+    return correct / max(1, inputs.shape[0])
+
+
+def train(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], *, steps: int,
+          lr: float = 1e-3, optimizer: torch.optim.Optimizer | None = None,
+          loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
+          clip_norm: float | None = 1.0, warmup_steps: int = 0,
+          eval_fn: Callable[[], float] | None = None, eval_every: int = 100,
+          target: float | None = None, progress: bool = True, desc: str = "train") -> History:
+    """Train ``model`` on ``(inputs, targets)`` batches for at most ``steps`` steps.
+
+    - ``clip_norm``: clip the global gradient norm (None: no clipping); the norm before
+      clipping is recorded in ``History.grad_norms``.
+    - ``warmup_steps``: linear learning-rate warm-up from 0.
+    - ``eval_fn`` is called every ``eval_every`` steps and at the end; with ``target`` the run
+      stops as soon as ``eval_fn() >= target``.
+    - A NaN or infinite loss or gradient norm raises :class:`NonFiniteLossError` naming the
+      step, instead of training on.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    if target is not None and eval_fn is None:
+        raise ValueError("target= needs eval_fn= to measure it")
+    device = next(model.parameters()).device
+    opt = optimizer or torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    base_lrs = [g["lr"] for g in opt.param_groups]
+    hist = History()
+    data_iter = iter(data)
+    start = time.perf_counter()
+    model.train()
+    bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False, mininterval=0.5)
+    for step in bar:
+        try:
+            x, y = next(data_iter)
+        except StopIteration:  # a finite loader: start another epoch
+            data_iter = iter(data)
+            x, y = next(data_iter)
+        if warmup_steps:
+            for g, base in zip(opt.param_groups, base_lrs):
+                g["lr"] = base * min(1.0, (step + 1) / warmup_steps)
+        loss = loss_fn(model(x.to(device)), y.to(device))
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"loss is {loss.item()} at step {step} (lr={opt.param_groups[0]['lr']:.3g}); "
+                f"last finite loss: {hist.losses[-1] if hist.losses else 'none'}. "
+                "Lower the learning rate, clip gradients, or check the inputs.")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for p in model.parameters() if p.grad is not None]
+        norm = torch.nn.utils.clip_grad_norm_(params, clip_norm if clip_norm else math.inf)
+        if not torch.isfinite(norm):
+            raise NonFiniteLossError(f"gradient norm is {norm.item()} at step {step} "
+                                     f"(loss {loss.item():.4g})")
+        opt.step()
+        hist.steps.append(step)
+        hist.losses.append(loss.item())
+        hist.grad_norms.append(norm.item())
+        last = step == steps - 1
+        if eval_fn is not None and ((step + 1) % eval_every == 0 or last):
+            metric = eval_fn()
+            model.train()
+            hist.eval_steps.append(step + 1)
+            hist.eval_metrics.append(metric)
+            bar.set_postfix(loss=f"{loss.item():.3f}", metric=f"{metric:.3f}")
+            if target is not None and metric >= target:
+                hist.stopped_at_target = True
+                break
+    bar.close()
+    hist.seconds = time.perf_counter() - start
+    return hist
+
+
+def cycle(loader: Iterable) -> Iterator:
+    """Repeat a finite iterable forever."""
+    return itertools.chain.from_iterable(itertools.repeat(loader))
