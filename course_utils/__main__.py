@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_course(profile=args.profile, only=args.only, seed=args.seed, out=args.out,
                           notebooks=args.notebooks, timeout=args.timeout)
-    from .notebooks import find_notebooks, notebook_problems, sync_notebook
+    from .notebooks import (README_END, README_START, find_notebooks, notebook_problems,
+                            notebooks_dir, readme_table, sync_notebook, sync_readme)
 
     stale = []
     for path in find_notebooks():
@@ -35,6 +36,13 @@ def main(argv: list[str] | None = None) -> int:
                 stale.append(path.name)
         elif sync_notebook(path):
             print(f"updated {path.name}")
+    readme = notebooks_dir().parent / "README.md"
+    if readme.exists():
+        if args.check:
+            if f"{README_START}\n{readme_table()}\n{README_END}" not in readme.read_text():
+                stale.append("README.md")
+        elif sync_readme(readme):
+            print("updated README.md")
     if stale:
         print(f"out of date or off-template: {stale}")
     return 1 if stale else 0

@@ -13,6 +13,7 @@ class NotebookResult:
     name: str
     seconds: float
     error: str | None = None
+    error_name: str | None = None  # the exception's class name, e.g. "ClaimFailed"
     run_info: dict[str, Any] = field(default_factory=dict)
     claims: list[dict[str, Any]] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)  # base64 PNGs
@@ -26,10 +27,10 @@ class NotebookResult:
         return self.error is None and not self.failed_claims and bool(self.claims)
 
     def status(self) -> str:
+        if self.failed_claims and self.error_name in (None, "ClaimFailed"):
+            return "claims failed"
         if self.error:
             return "error"
-        if self.failed_claims:
-            return "claims failed"
         if not self.claims:
             return "no claims"
         return "ok"

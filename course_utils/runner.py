@@ -57,12 +57,13 @@ def run_notebook(path: Path, out_dir: Path, *, timeout: int = 900,
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}},
                             on_cell_start=on_start, on_cell_complete=on_done)
-    error = None
+    error = error_name = None
     start = time.perf_counter()
     try:
         client.execute()
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
         error = f"{type(exc).__name__}: {exc}"
+        error_name = getattr(exc, "ename", None) or type(exc).__name__
     finally:
         seconds = time.perf_counter() - start
         bar.close()
@@ -74,7 +75,7 @@ def run_notebook(path: Path, out_dir: Path, *, timeout: int = 900,
     (out_dir / "executed").mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out_dir / "executed" / path.name)
 
-    result = NotebookResult(name=path.stem, seconds=seconds, error=error)
+    result = NotebookResult(name=path.stem, seconds=seconds, error=error, error_name=error_name)
     if claims_file.exists():
         by_name: dict[str, dict] = {}
         for line in claims_file.read_text(encoding="utf-8").splitlines():

@@ -1,0 +1,104 @@
+"""The committed notebooks follow the template, and their badges and install cells agree with the
+one canonical URL in course_utils.links."""
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils import links
+from course_utils.notebooks import CATALOG, find_notebooks, notebook_problems, sync_notebook
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = find_notebooks(ROOT / "notebooks")
+
+
+def test_there_are_notebooks_and_they_are_in_the_catalog():
+    assert len(NOTEBOOKS) >= 3
+    files = {info.file for info in CATALOG}
+    assert {p.name for p in NOTEBOOKS} <= files
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_follows_the_template(path):
+    assert notebook_problems(path) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_install_cell_never_installs_torch_and_does_nothing_outside_colab(path, monkeypatch):
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "colab-install" in c.metadata.get("tags", []))
+    assert "torch" not in re.sub(r"#.*", "", cell.source)       # comments may mention it
+    calls = []
+    monkeypatch.setattr(subprocess, "check_call", lambda *a, **k: calls.append(a))
+    assert "google.colab" not in sys.modules
+    exec(cell.source, {})
+    assert calls == []
+
+
+def test_install_cell_installs_from_the_canonical_repository(monkeypatch):
+    calls = []
+    monkeypatch.setattr(subprocess, "check_call", lambda args, **k: calls.append(args))
+    monkeypatch.setitem(sys.modules, "google.colab", object())
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    exec(links.install_cell_source(), {})
+    assert calls and calls[0][-1] == f"attention-measured @ git+{links.REPOSITORY}@{links.BRANCH}"
+
+
+def test_readme_badges_agree_with_links():
+    readme = (ROOT / "README.md").read_text()
+    urls = set(re.findall(r"https://colab\.research\.google\.com/github/[^)\s]+", readme))
+    expected = {links.colab_url(p.name) for p in NOTEBOOKS}
+    assert expected <= urls
+    assert all(u in {links.colab_url(i.file) for i in CATALOG} for u in urls)
+
+
+def test_pyproject_requires_torch_with_a_lower_bound_only():
+    text = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'"torch>=[\d.]+"', text) and "torch==" not in text
+    reqs = (ROOT / "requirements.txt").read_text().splitlines()
+    pins = [r for r in reqs if r and not r.startswith(("#", "-"))]
+    assert pins[0] == "torch==2.13.0"
+    assert all("==" in r for r in pins)
+
+
+def test_sync_repairs_a_stale_badge_and_install_cell(tmp_path):
+    src = NOTEBOOKS[0]
+    copy = tmp_path / src.name
+    shutil.copy(src, copy)
+    nb = nbformat.read(copy, as_version=4)
+    for c in nb.cells:
+        tags = c.metadata.get("tags", [])
+        if "header" in tags:
+            c.source = c.source.replace(links.REPOSITORY.split("github.com/")[1], "someone/old-fork")
+        if "colab-install" in tags:
+            c.source = "!pip install torch course_utils"
+    nbformat.write(nb, copy)
+    assert notebook_problems(copy)
+    assert sync_notebook(copy) is True
+    assert notebook_problems(copy) == []
+    assert sync_notebook(copy) is False
+
+
+def test_notebook_problems_catches_outputs(tmp_path):
+    copy = tmp_path / NOTEBOOKS[0].name
+    data = json.loads(NOTEBOOKS[0].read_text())
+    code = next(c for c in data["cells"] if c["cell_type"] == "code")
+    code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "hi"}]
+    copy.write_text(json.dumps(data))
+    assert any("outputs" in p for p in notebook_problems(copy))
+
+
+def test_readme_table_is_the_generated_one(monkeypatch):
+    from course_utils.notebooks import README_END, README_START, readme_table
+
+    monkeypatch.chdir(ROOT)
+    text = (ROOT / "README.md").read_text()
+    assert f"{README_START}\n{readme_table()}\n{README_END}" in text, \
+        "README table is stale: run python -m course_utils sync"

@@ -1,0 +1,54 @@
+"""The main job on two tiny notebooks: one whose claims hold and one whose claim fails."""
+import json
+
+import nbformat
+
+from course_utils.__main__ import main
+from course_utils.runner import run_course
+
+SETUP = "import course_utils\nP = course_utils.get_profile()\n"
+
+
+def _write(path, *sources):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    nbformat.write(nb, path)
+
+
+def test_run_course_reports_claims_figures_and_failures(tmp_path):
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    _write(nbs / "01_ok.ipynb", SETUP,
+           "import matplotlib.pyplot as plt\nplt.plot([1, 2]); plt.show()",
+           "course_utils.claim('two is more than one', 2, at_least=1)\ncourse_utils.claims_table()")
+    _write(nbs / "02_bad.ipynb", SETUP,
+           "course_utils.claim('wrong on purpose', 0.1, at_least=0.5)",
+           "course_utils.claim('still recorded after a failure', 1, at_least=1)",
+           "course_utils.claims_table()")
+    out = tmp_path / "build"
+    status = run_course(notebooks=nbs, out=out, seed=5)
+    assert status == 1
+    summary = json.loads((out / "claims.json").read_text())
+    by_name = {n["notebook"]: n for n in summary["notebooks"]}
+    assert by_name["01_ok"]["status"] == "ok" and by_name["01_ok"]["figures"] == 1
+    assert by_name["01_ok"]["run_info"]["seed"] == 5
+    assert by_name["01_ok"]["run_info"]["profile"] in ("quick", "full")
+    bad = by_name["02_bad"]
+    assert bad["status"] == "claims failed"
+    assert [c["holds"] for c in bad["claims"]] == [False, True]
+    html = (out / "report.html").read_text()
+    assert "wrong on purpose" in html and "FAILED" in html and "data:image/png;base64," in html
+    assert (out / "executed" / "01_ok.ipynb").exists()
+
+    assert run_course(notebooks=nbs, out=out, only=["1"]) == 0
+    assert main(["run", "--notebooks", str(nbs), "--out", str(out), "--only", "01"]) == 0
+
+
+def test_a_notebook_that_raises_is_an_error(tmp_path):
+    nbs = tmp_path / "nb"
+    nbs.mkdir()
+    _write(nbs / "03_crash.ipynb", "raise RuntimeError('boom')")
+    assert run_course(notebooks=nbs, out=tmp_path / "b") == 1
+    summary = json.loads((tmp_path / "b" / "claims.json").read_text())
+    assert summary["notebooks"][0]["status"] == "error" and "boom" in summary["notebooks"][0]["error"]
