@@ -10,7 +10,7 @@ import torch
 
 from .training import History
 
-__all__ = ["set_style", "heatmap", "attention_grid", "training_curves"]
+__all__ = ["set_style", "heatmap", "attention_grid", "training_curves", "log_ticks"]
 
 
 def set_style() -> None:
@@ -99,3 +99,14 @@ def training_curves(histories: Mapping[str, History], *, metric_name: str = "acc
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def log_ticks(ax, values: Sequence[float], axis: str = "x") -> None:
+    """On a log axis, put ticks exactly at ``values`` with plain labels (no crowded minor ones)."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(FixedLocator(list(values)))
+    target.set_minor_locator(NullLocator())
+    labels = [f"{v:g}" if v < 1e4 else f"{v / 1000:g}k" for v in values]
+    (ax.set_xticklabels if axis == "x" else ax.set_yticklabels)(labels)

@@ -47,6 +47,17 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                      test_size=5000, batch_size=128, max_steps=4000, target_accuracy=0.995,
                      no_position_steps=1000, pe_positions=512, pe_d_model=128),
     },
+    "04": {
+        "quick": dict(d=64, table_ns=[128, 256, 512, 1024], path_n=64, conv_kernel=3, window=4,
+                      ns=[256, 512, 1024, 2048, 4096, 8192], count_max=2048, fixed_n=512,
+                      ds=[32, 64, 128, 256, 512], min_run_time=0.1, grad_d=32,
+                      grad_lengths=[4, 8, 16, 32, 64], grad_draws=6),
+        "full": dict(d=64, table_ns=[128, 256, 512, 1024, 2048], path_n=128, conv_kernel=3,
+                     window=8, ns=[256, 512, 1024, 2048, 4096, 8192, 16384], count_max=16384,
+                     fixed_n=1024,
+                     ds=[32, 64, 128, 256, 512, 1024], min_run_time=0.3, grad_d=64,
+                     grad_lengths=[4, 8, 16, 32, 64, 128], grad_draws=16),
+    },
 }
 
 

@@ -1,16 +1,25 @@
-"""Timing on ``torch.utils.benchmark``: warm-up, CUDA synchronisation, median and spread.
+"""Measuring cost: time (``torch.utils.benchmark``), FLOPs (``FlopCounterMode``), peak memory,
+and log-log fits of cost against size.
 
 Claims about time compare ratios of 2x or more; the machines that run this course are noisy.
+Counts (FLOPs, bytes) are exact and can be claimed tightly.
 """
 from __future__ import annotations
 
+import contextlib
+import math
+import warnings
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
+import numpy as np
 import torch
 from torch.utils import benchmark
+from torch.utils.flop_counter import FlopCounterMode, register_flop_formula, sdpa_flop_count
 
-__all__ = ["Timing", "measure", "compare"]
+__all__ = ["Timing", "measure", "compare", "count_flops", "register_cpu_sdpa_flops",
+           "matmul_flops", "attention_flops", "lstm_flops", "peak_memory", "Fit", "fit_loglog",
+           "cost_plot", "matmul_peak_gflops"]
 
 
 @dataclass(frozen=True)
@@ -55,3 +64,174 @@ def compare(fns: dict[str, Callable[[], object]], *, rounds: int = 3,
         q = torch.quantile(t, torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64))
         out[name] = Timing(name, float(q[1]), float(q[2] - q[0]), rounds)
     return out
+
+
+# ---- FLOPs ----------------------------------------------------------------------------------
+
+_CPU_SDPA = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+_registered = False
+
+
+def register_cpu_sdpa_flops() -> None:
+    """Teach ``FlopCounterMode`` the FLOPs of PyTorch's fused CPU attention kernel.
+
+    The counter only knows ops that have a formula; on CPU, ``F.scaled_dot_product_attention``
+    runs ``_scaled_dot_product_flash_attention_for_cpu``, which has none, so it counts 0.
+    """
+    global _registered
+    from torch.utils.flop_counter import flop_registry
+
+    if _registered or _CPU_SDPA.default in flop_registry:
+        _registered = True
+        return
+
+    @register_flop_formula(_CPU_SDPA)
+    def _cpu_sdpa_flop(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs):
+        return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+    _registered = True
+
+
+def count_flops(fn: Callable[[], object], *, decompose_fused: bool = True) -> int:
+    """FLOPs of ``fn()`` counted by ``torch.utils.flop_counter.FlopCounterMode``.
+
+    A multiply-add counts as 2 FLOPs. With ``decompose_fused`` (default), oneDNN is switched off
+    while counting, so fused CPU kernels (``nn.LSTM``'s ``mkldnn_rnn``) run as the matmuls the
+    counter knows; otherwise they would count as 0. CPU fused attention is registered too.
+    """
+    register_cpu_sdpa_flops()
+    with warnings.catch_warnings():  # oneDNN's flags() warns about Intel-GPU TF32 when toggled
+        warnings.simplefilter("ignore", UserWarning)
+        ctx = (torch.backends.mkldnn.flags(enabled=False) if decompose_fused
+               else contextlib.nullcontext())
+        with ctx, FlopCounterMode(display=False) as counter:
+            fn()
+    return int(counter.get_total_flops())
+
+
+def matmul_flops(m: int, k: int, n: int) -> int:
+    """FLOPs of an ``(m, k) @ (k, n)`` product: 2·m·k·n."""
+    return 2 * m * k * n
+
+
+def attention_flops(n: int, d: int, *, batch: int = 1, projections: bool = False) -> int:
+    """Analytic FLOPs of self-attention over ``n`` tokens of width ``d``.
+
+    Scores Q Kᵀ and the weighted sum A V cost 2·n²·d each: 4·n²·d. With ``projections``, the
+    four d×d projections of multi-head attention add 4 · 2·n·d² = 8·n·d².
+    """
+    flops = 4 * n * n * d + (8 * n * d * d if projections else 0)
+    return batch * flops
+
+
+def lstm_flops(n: int, d_in: int, hidden: int, *, batch: int = 1) -> int:
+    """Analytic matmul FLOPs of one LSTM layer over ``n`` steps: 4 gates, each
+    ``W x + U h``, so 2·4·hidden·(d_in + hidden) per step."""
+    return batch * n * 8 * hidden * (d_in + hidden)
+
+
+# ---- Memory ---------------------------------------------------------------------------------
+def peak_memory(fn: Callable[[], object], device: torch.device | str | None = None) -> int:
+    """Peak bytes allocated by ``fn()`` beyond what was allocated before it, measured.
+
+    On CUDA: ``torch.cuda.max_memory_allocated`` after a reset. On CPU: the profiler records
+    every allocation and free (also those inside fused kernels); the peak of their running sum
+    is returned. ``fn``'s result is dropped before the measurement ends.
+    """
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        out = fn()
+        torch.cuda.synchronize(device)
+        del out
+        return int(torch.cuda.max_memory_allocated(device) - before)
+    from torch._C._profiler import _EventType
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        out = fn()
+        del out
+    events: list[tuple[int, int]] = []
+    stack = list(prof.profiler.kineto_results.experimental_event_tree())
+    while stack:
+        node = stack.pop()
+        if node.tag == _EventType.Allocation and node.extra_fields.device.type == "cpu":
+            events.append((node.start_time_ns, node.extra_fields.alloc_size))
+        stack.extend(node.children)
+    current = peak = 0
+    for _, size in sorted(events):
+        current += size
+        peak = max(peak, current)
+    return int(peak)
+
+
+# ---- Fits -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Fit:
+    """``y ≈ exp(intercept) · x^slope``, fitted on log-log axes; ``stderr`` is the slope's
+    standard error from the least-squares covariance, ``r2`` the fit's R²."""
+
+    slope: float
+    intercept: float
+    stderr: float
+    r2: float
+
+    def __call__(self, x) -> np.ndarray:
+        return np.exp(self.intercept) * np.asarray(x, dtype=float) ** self.slope
+
+    @property
+    def ci95(self) -> tuple[float, float]:
+        return (self.slope - 1.96 * self.stderr, self.slope + 1.96 * self.stderr)
+
+    def __str__(self) -> str:
+        return f"slope {self.slope:.2f} ± {self.stderr:.2f}"
+
+
+def fit_loglog(x: Sequence[float], y: Sequence[float]) -> Fit:
+    """Least-squares line through ``(log x, log y)``: the exponent of a power law."""
+    lx, ly = np.log(np.asarray(x, dtype=float)), np.log(np.asarray(y, dtype=float))
+    if lx.shape != ly.shape or lx.size < 2:
+        raise ValueError(f"need two or more matching points, got x {lx.shape}, y {ly.shape}")
+    if not (np.all(np.isfinite(lx)) and np.all(np.isfinite(ly))):
+        raise ValueError("fit_loglog needs positive, finite x and y")
+    if lx.size == 2:
+        slope = (ly[1] - ly[0]) / (lx[1] - lx[0])
+        return Fit(float(slope), float(ly[0] - slope * lx[0]), float("nan"), 1.0)
+    (slope, intercept), cov = np.polyfit(lx, ly, 1, cov=True)
+    resid = ly - (slope * lx + intercept)
+    ss_tot = float(np.sum((ly - ly.mean()) ** 2))
+    r2 = 1.0 - float(np.sum(resid ** 2)) / ss_tot if ss_tot > 0 else 1.0
+    return Fit(float(slope), float(intercept), float(math.sqrt(max(cov[0, 0], 0.0))), r2)
+
+
+def cost_plot(ax, xs: Sequence[float], series: dict[str, Sequence[float]], *,
+              fit_from: float | None = None, xlabel: str = "n", ylabel: str = "",
+              title: str = "") -> dict[str, Fit]:
+    """"Cost vs n" on log-log axes, each series with its fitted slope drawn (fitted on
+    ``x >= fit_from`` when given). Returns the fits by name."""
+    fits = {}
+    xs_arr = np.asarray(xs, dtype=float)
+    for i, (name, ys) in enumerate(series.items()):
+        ys_arr = np.asarray(ys, dtype=float)
+        keep = xs_arr >= (fit_from or -np.inf)
+        fit = fit_loglog(xs_arr[keep], ys_arr[keep])
+        fits[name] = fit
+        ax.plot(xs_arr, ys_arr, "o", color=f"C{i}", label=f"{name}: {fit}")
+        ax.plot(xs_arr[keep], fit(xs_arr[keep]), "-", color=f"C{i}", alpha=0.6)
+    ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel, title=title)
+    from .plots import log_ticks
+
+    log_ticks(ax, list(xs))
+    ax.legend(fontsize=8)
+    return fits
+
+
+def matmul_peak_gflops(size: int = 1024, *, device: torch.device | str = "cpu",
+                       dtype: torch.dtype = torch.float32, min_run_time: float = 0.3) -> float:
+    """Measured GFLOP/s of a large square matmul: the practical ceiling of this machine."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    t = measure(lambda: a @ b, min_run_time=min_run_time)
+    return matmul_flops(size, size, size) / t.median / 1e9

@@ -1,5 +1,3 @@
-import time
-
 import matplotlib.pyplot as plt
 import pytest
 import torch
@@ -10,7 +8,6 @@ from course_utils.attention import scaled_dot_product_attention
 from course_utils.graph import autograd_path_length
 from course_utils.plots import attention_grid, heatmap, set_style, training_curves
 from course_utils.positional import RotaryEmbedding, sinusoidal_encoding
-from course_utils.timing import compare, measure
 from course_utils.training import History
 
 
@@ -39,16 +36,6 @@ def test_path_length_errors():
         y = x * 2
     with pytest.raises(ValueError, match="no autograd history"):
         autograd_path_length(y, x)
-
-
-def test_measure_and_compare_order_by_work():
-    fast, slow = (lambda: time.sleep(0.001)), (lambda: time.sleep(0.01))
-    t = measure(fast, label="fast", min_run_time=0.05)
-    assert t.median > 0 and t.runs >= 1 and "fast" in str(t)
-    res = compare({"fast": fast, "slow": slow}, rounds=2, min_run_time=0.05)
-    assert res["slow"].median > 3 * res["fast"].median
-    with pytest.raises(ValueError):
-        compare({})
 
 
 def test_plots_draw():

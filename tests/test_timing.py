@@ -1,0 +1,88 @@
+import math
+import time
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course_utils.attention import scaled_dot_product_attention
+from course_utils.timing import (attention_flops, compare, cost_plot, count_flops, fit_loglog,
+                                 lstm_flops, matmul_flops, matmul_peak_gflops, measure,
+                                 peak_memory)
+
+
+def test_measure_and_compare_order_by_work():
+    fast, slow = (lambda: time.sleep(0.001)), (lambda: time.sleep(0.01))
+    t = measure(fast, label="fast", min_run_time=0.05)
+    assert t.median > 0 and t.runs >= 1 and "fast" in str(t)
+    res = compare({"fast": fast, "slow": slow}, rounds=2, min_run_time=0.05)
+    assert res["slow"].median > 3 * res["fast"].median
+    with pytest.raises(ValueError):
+        compare({})
+
+
+@pytest.mark.parametrize("m,k,n", [(3, 4, 5), (64, 32, 16)])
+def test_flop_count_of_a_matmul_equals_the_formula(m, k, n):
+    a, b = torch.randn(m, k), torch.randn(k, n)
+    assert count_flops(lambda: a @ b) == matmul_flops(m, k, n) == 2 * m * k * n
+
+
+def test_attention_flops_counted_for_ours_and_fused_cpu_kernel():
+    q = torch.randn(1, 2, 96, 16)
+    expected = attention_flops(96, 16, batch=2)
+    assert count_flops(lambda: scaled_dot_product_attention(q, q, q)) == expected
+    assert count_flops(lambda: F.scaled_dot_product_attention(q, q, q)) == expected
+
+
+def test_lstm_flops_counted_through_the_fused_kernel():
+    lstm = nn.LSTM(8, 12, batch_first=True)
+    x = torch.randn(3, 20, 8)
+    assert count_flops(lambda: lstm(x)) == lstm_flops(20, 8, 12, batch=3)
+    assert attention_flops(10, 4, projections=True) == 4 * 100 * 4 + 8 * 10 * 16
+
+
+def test_peak_memory_of_known_allocations():
+    n = 2048
+    q = torch.randn(1, n, 32)
+    naive = peak_memory(lambda: torch.softmax(q @ q.transpose(1, 2), -1))
+    assert naive == 2 * n * n * 4                    # scores and softmax, float32
+    assert peak_memory(lambda: torch.empty(1000, dtype=torch.float64)) == 8000
+    # the fused kernel keeps a fixed scratch of about 1 MiB, so the gap shows at larger n
+    fused = peak_memory(lambda: F.scaled_dot_product_attention(q[None], q[None], q[None]))
+    assert fused < naive / 10
+
+
+def test_fit_of_known_data_returns_the_known_slope():
+    x = np.array([1, 2, 4, 8, 16.0])
+    fit = fit_loglog(x, 3.0 * x ** 1.5)
+    assert fit.slope == pytest.approx(1.5) and math.exp(fit.intercept) == pytest.approx(3.0)
+    assert fit.stderr == pytest.approx(0, abs=1e-9) and fit.r2 == pytest.approx(1.0)
+    np.testing.assert_allclose(fit(x), 3.0 * x ** 1.5)
+
+
+def test_fit_spread_grows_with_noise():
+    rng = np.random.default_rng(0)
+    x = np.geomspace(1, 1000, 12)
+    noisy = fit_loglog(x, x ** 2 * np.exp(rng.normal(0, 0.3, x.size)))
+    assert 1.8 < noisy.slope < 2.2 and noisy.stderr > 0.01
+    lo, hi = noisy.ci95
+    assert lo < noisy.slope < hi
+
+
+def test_fit_errors():
+    with pytest.raises(ValueError, match="two or more"):
+        fit_loglog([1.0], [2.0])
+    with pytest.raises(ValueError, match="positive"):
+        fit_loglog([1.0, 2.0, 3.0], [1.0, 0.0, 2.0])
+
+
+def test_cost_plot_and_peak():
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots()
+    fits = cost_plot(ax, [1, 2, 4, 8], {"a": [1, 4, 16, 64], "b": [2, 4, 8, 16]}, fit_from=2)
+    assert fits["a"].slope == pytest.approx(2) and fits["b"].slope == pytest.approx(1)
+    plt.close("all")
+    assert matmul_peak_gflops(128, min_run_time=0.05) > 0.1
