@@ -16,7 +16,7 @@ from .positional import RotaryEmbedding, sinusoidal_encoding
 
 __all__ = ["check_mha_parameters", "check_block_parameters", "check_attention",
            "check_local_mask", "check_sinusoidal", "check_rotation", "check_attention_flops",
-           "check_conv_layers_to_connect"]
+           "check_conv_layers_to_connect", "check_kv_cache_reads", "check_ring_allreduce_bytes"]
 
 
 def _verdict(ok: bool, good: str, bad: str) -> bool:
@@ -176,3 +176,33 @@ def check_conv_layers_to_connect(fn: Callable[[int, int], int] | None) -> bool:
                                        "further per layer")
     return _verdict(True, "O(n/k) layers: why convolutions need depth (or dilation) for "
                           "long-range paths.", "")
+
+
+# ---- 05 -----------------------------------------------------------------------------------
+def check_kv_cache_reads(fn: Callable[[int, bool], int] | None) -> bool:
+    """Exercise: ``fn(t, use_cache)`` = key/value projections computed, per layer, to produce
+    the token at position ``t`` (0-based; the prefix is positions 0 … t−1)."""
+    if _not_attempted(fn, "write `kv_projections(t, use_cache)`"):
+        return False
+    for t in (1, 5, 100):
+        no_cache, cache = fn(t, False), fn(t, True)
+        if no_cache != t or cache != 1:
+            return _verdict(False, "", f"for t={t}: got {no_cache} without a cache and {cache} with "
+                                       f"one; expected {t} and 1. Without a cache the whole prefix "
+                                       "is projected again; with one only the newest token is.")
+    return _verdict(True, "t against 1 per step: generating T tokens costs O(T²) projections "
+                          "without a cache and O(T) with one.", "")
+
+
+def check_ring_allreduce_bytes(fn: Callable[[int, int], float] | None) -> bool:
+    """Exercise: ``fn(num_gpus, message_bytes)`` = bytes each GPU sends in a ring all-reduce."""
+    if _not_attempted(fn, "write `ring_bytes(num_gpus, message_bytes)`"):
+        return False
+    for n, m in ((2, 1000), (8, 4096), (64, 10**9)):
+        truth = 2 * (n - 1) / n * m
+        got = fn(n, m)
+        if not math.isclose(float(got), truth, rel_tol=1e-9):
+            return _verdict(False, "", f"ring_bytes({n}, {m}) = {got}, expected {truth:g}: a ring "
+                                       "all-reduce is a reduce-scatter then an all-gather, each "
+                                       "sending (N−1)/N of the message.")
+    return _verdict(True, "2(N−1)/N · M: nearly constant per GPU however many GPUs join.", "")

@@ -15,7 +15,7 @@ from .positional import (LearnedPositionalEmbedding, RotaryEmbedding,
                          SinusoidalPositionalEncoding)
 
 __all__ = ["FeedForward", "TransformerBlock", "TransformerEncoder", "TransformerClassifier",
-           "RNNClassifier", "BagOfWordsClassifier", "count_parameters",
+           "RNNClassifier", "BagOfWordsClassifier", "LoopLSTM", "CausalLM", "count_parameters",
            "parameter_breakdown", "to_torch_encoder_layer", "POSITIONAL_KINDS"]
 
 POSITIONAL_KINDS = ("sinusoidal", "learned", "rotary", "none")
@@ -233,3 +233,109 @@ def to_torch_encoder_layer(block: TransformerBlock) -> nn.TransformerEncoderLaye
     layer.norm1.load_state_dict(block.norm1.state_dict())
     layer.norm2.load_state_dict(block.norm2.state_dict())
     return layer
+
+
+class LoopLSTM(nn.Module):
+    """An LSTM layer written as a Python loop over ``nn.LSTMCell``: the algorithm without a fused
+    kernel. ``forward(x (B, T, d_in)) -> (B, T, hidden)``."""
+
+    def __init__(self, d_in: int, hidden_size: int):
+        super().__init__()
+        self.cell = nn.LSTMCell(d_in, hidden_size)
+        self.hidden_size = hidden_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 3:
+            raise ValueError(f"LoopLSTM takes (B, T, d_in), got {tuple(x.shape)}")
+        h = c = x.new_zeros(x.shape[0], self.hidden_size)
+        outs = []
+        for t in range(x.shape[1]):
+            h, c = self.cell(x[:, t], (h, c))
+            outs.append(h)
+        return torch.stack(outs, dim=1)
+
+
+KVCache = list[tuple[Tensor, Tensor]]  # per layer: keys and values (B, H, t, head_dim)
+
+
+class CausalLM(nn.Module):
+    """A decoder-only transformer language model (GPT-style, pre-LN, learned positions).
+
+    ``forward(tokens (B, T)) -> logits (B, T, vocab)``: every position predicts the next token
+    in one pass, under a causal mask (teacher forcing). :meth:`generate` then writes one token
+    at a time, with or without a key-value cache.
+    """
+
+    def __init__(self, vocab_size: int, d_model: int = 64, num_heads: int = 4,
+                 num_layers: int = 2, max_len: int = 512, d_ff: int | None = None):
+        super().__init__()
+        self.vocab_size, self.max_len = vocab_size, max_len
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.pos = LearnedPositionalEmbedding(max_len, d_model)
+        self.blocks = nn.ModuleList(TransformerBlock(d_model, num_heads, d_ff, norm_first=True)
+                                    for _ in range(num_layers))
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, vocab_size)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        _check_tokens(tokens, self.vocab_size)
+        T = tokens.shape[1]
+        mask = torch.ones(T, T, dtype=torch.bool, device=tokens.device).tril()
+        h = self.pos(self.embed(tokens))
+        for block in self.blocks:
+            h = block(h, mask=mask)
+        return self.head(self.norm(h))
+
+    def step(self, tokens: Tensor, cache: KVCache | None) -> tuple[Tensor, KVCache]:
+        """Run only the new ``tokens`` (B, t_new), attending to the cached past.
+
+        Returns the logits of the new positions ``(B, t_new, vocab)`` and the grown cache.
+        """
+        _check_tokens(tokens, self.vocab_size)
+        past = 0 if not cache else cache[0][0].shape[2]
+        t_new = tokens.shape[1]
+        if past + t_new > self.max_len:
+            raise ValueError(f"{past + t_new} positions exceed max_len={self.max_len}")
+        h = self.embed(tokens) + self.pos.embedding.weight[past:past + t_new]
+        # new query i (absolute position past + i) may see keys 0 … past + i
+        mask = torch.ones(t_new, past + t_new, dtype=torch.bool, device=tokens.device).tril(past)
+        new_cache: KVCache = []
+        for i, block in enumerate(self.blocks):
+            a = block.attn
+            x = block.norm1(h)
+            q, k, v = a._split(a.q_proj(x)), a._split(a.k_proj(x)), a._split(a.v_proj(x))
+            if cache:
+                k = torch.cat([cache[i][0], k], dim=2)
+                v = torch.cat([cache[i][1], v], dim=2)
+            new_cache.append((k, v))
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            B = out.shape[0]
+            h = h + a.out_proj(out.transpose(1, 2).reshape(B, t_new, a.d_model))
+            h = h + block.ff(block.norm2(h))
+        return self.head(self.norm(h)), new_cache
+
+    @torch.no_grad()
+    def generate(self, prompt: Tensor, max_new_tokens: int, use_cache: bool = True) -> Tensor:
+        """Greedy decoding: ``(B, T0) -> (B, T0 + max_new_tokens)``.
+
+        Without a cache every step re-runs the whole prefix (O(T²) work in total); with one,
+        each step runs only the newest token against stored keys and values.
+        """
+        if prompt.shape[1] + max_new_tokens > self.max_len:
+            raise ValueError(f"prompt {prompt.shape[1]} + {max_new_tokens} new tokens exceed "
+                             f"max_len={self.max_len}")
+        was_training = self.training
+        self.eval()
+        tokens = prompt
+        if use_cache:
+            logits, cache = self.step(prompt, None)
+            for _ in range(max_new_tokens):
+                nxt = logits[:, -1].argmax(-1, keepdim=True)
+                tokens = torch.cat([tokens, nxt], dim=1)
+                logits, cache = self.step(nxt, cache)
+        else:
+            for _ in range(max_new_tokens):
+                nxt = self(tokens)[:, -1].argmax(-1, keepdim=True)
+                tokens = torch.cat([tokens, nxt], dim=1)
+        self.train(was_training)
+        return tokens

@@ -58,6 +58,16 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                      ds=[32, 64, 128, 256, 512, 1024], min_run_time=0.3, grad_d=64,
                      grad_lengths=[4, 8, 16, 32, 64, 128], grad_draws=16),
     },
+    "05": {
+        "quick": dict(d=64, step_lengths=[8, 16, 32, 64], batch_sizes=[1, 16], lengths=[64, 256],
+                      min_run_time=0.15, thread_config=(16, 256), lm_vocab=16, lm_len=16,
+                      lm_train=4000, lm_test=500, lm_steps=600, lm_target=0.95, gen_prompt=2,
+                      gen_new=200, ddp_batch=64),
+        "full": dict(d=128, step_lengths=[8, 16, 32, 64, 128], batch_sizes=[1, 16, 64],
+                     lengths=[64, 256, 1024], min_run_time=0.3, thread_config=(16, 256),
+                     lm_vocab=16, lm_len=32, lm_train=20000, lm_test=2000, lm_steps=3000,
+                     lm_target=0.99, gen_prompt=2, gen_new=480, ddp_batch=256),
+    },
 }
 
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["Vocab", "TokenTask", "negation_sentiment", "order_task", "bag_of_words_ceiling"]
+__all__ = ["Vocab", "TokenTask", "negation_sentiment", "order_task", "bag_of_words_ceiling",
+           "arithmetic_sequences"]
 
 PAD = "<pad>"
 
@@ -154,3 +155,15 @@ def bag_of_words_ceiling(tokens: Tensor, labels: Tensor, ignore: set[int] | None
         groups[tuple(sorted(t for t in row if t not in skip))][label] += 1
     best = sum(max(c.values()) for c in groups.values())
     return best / max(1, len(labels))
+
+
+def arithmetic_sequences(n: int, length: int, *, seed: int, vocab_size: int = 16) -> Tensor:
+    """``(n, length)`` token sequences s, s+k, s+2k, … (mod ``vocab_size``) with random start s
+    and step k ≥ 1: a language whose next token is fully determined by the first two.
+    Token ids are 0 … vocab_size − 1 (no padding: for causal language models)."""
+    if length < 3 or vocab_size < 3:
+        raise ValueError(f"need length >= 3 and vocab_size >= 3, got {length}, {vocab_size}")
+    g = torch.Generator().manual_seed(seed)
+    start = torch.randint(0, vocab_size, (n, 1), generator=g)
+    step = torch.randint(1, vocab_size, (n, 1), generator=g)
+    return (start + step * torch.arange(length)) % vocab_size
