@@ -32,17 +32,25 @@ CATALOG = [
     NotebookInfo("01", "01_introduction.ipynb", "Introduction to Transformers",
                  "path length counted (RNN vs attention), an encoder block built and counted, "
                  "our block equals PyTorch's, a transformer beats bag-of-words on negation",
-                 quick="QUICK01", full="not yet measured"),
+                 quick="18 s", full="not yet measured"),
     NotebookInfo("02", "02_self_attention.ipynb", "Self-attention mechanism",
                  "Q, K, V by hand, why divide by √d_k (entropy and gradients measured), masks, "
                  "multi-head attention equal to PyTorch, a classifier and what it attends to",
-                 quick="QUICK02", full="not yet measured"),
+                 quick="29 s", full="not yet measured"),
     NotebookInfo("03", "03_positional_encoding.ipynb", "Positional encoding",
                  "permutation equivariance shown, sinusoidal shift property verified, "
                  "learned and rotary positions, chance without positions, length generalisation",
-                 quick="QUICK03", full="not yet measured"),
-    NotebookInfo("04", "04_complexity.ipynb", "Computational complexity vs RNNs", "planned"),
-    NotebookInfo("05", "05_parallelization.ipynb", "Parallelization", "planned"),
+                 quick="16 s", full="not yet measured"),
+    NotebookInfo("04", "04_complexity.ipynb", "Computational complexity vs RNNs",
+                 "Vaswani et al.'s Table 1 measured (FLOPs counted, sequential ops and path "
+                 "lengths counted); attention vs LSTM in n and d: FLOPs, time, peak memory and "
+                 "slopes; naive vs fused SDPA memory; vanishing gradients",
+                 quick="28 s", full="not yet measured"),
+    NotebookInfo("05", "05_parallelization.ipynb", "Parallelization",
+                 "sequential steps counted; training throughput of a transformer, fused LSTM and "
+                 "LSTM loop; 1 vs 2 threads; teacher forcing vs generation, KV cache; DDP with "
+                 "torchrun, gradients equal, all-reduce cost",
+                 quick="31 s", full="not yet measured"),
     NotebookInfo("06", "06_scaling.ipynb", "Scaling: data, parameters, heads", "planned"),
     NotebookInfo("07", "07_attention_visualization.ipynb",
                  "Attention visualization and interpretability", "planned"),

@@ -191,11 +191,13 @@ class Fit:
 
 def fit_loglog(x: Sequence[float], y: Sequence[float]) -> Fit:
     """Least-squares line through ``(log x, log y)``: the exponent of a power law."""
-    lx, ly = np.log(np.asarray(x, dtype=float)), np.log(np.asarray(y, dtype=float))
-    if lx.shape != ly.shape or lx.size < 2:
-        raise ValueError(f"need two or more matching points, got x {lx.shape}, y {ly.shape}")
-    if not (np.all(np.isfinite(lx)) and np.all(np.isfinite(ly))):
-        raise ValueError("fit_loglog needs positive, finite x and y")
+    xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if xa.shape != ya.shape or xa.size < 2:
+        raise ValueError(f"need two or more matching points, got x {xa.shape}, y {ya.shape}")
+    if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(ya)) and np.all(xa > 0)
+            and np.all(ya > 0)):
+        raise ValueError(f"fit_loglog needs positive, finite x and y; got x={xa}, y={ya}")
+    lx, ly = np.log(xa), np.log(ya)
     if lx.size == 2:
         slope = (ly[1] - ly[0]) / (lx[1] - lx[0])
         return Fit(float(slope), float(ly[0] - slope * lx[0]), float("nan"), 1.0)
