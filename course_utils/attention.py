@@ -109,6 +109,9 @@ class MultiHeadAttention(nn.Module):
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
         self.dropout = nn.Dropout(dropout)
         self.rotary: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None
+        # Experiments only: replace the weights (B, H, T, S) before they mix the values, e.g. to
+        # permute or flatten a trained model's attention (notebook 07).
+        self.weights_override: Callable[[Tensor], Tensor] | None = None
         self.attention_weights: Tensor | None = None
 
     def _split(self, x: Tensor) -> Tensor:  # (B, T, d_model) -> (B, H, T, head_dim)
@@ -130,8 +133,11 @@ class MultiHeadAttention(nn.Module):
             q, k = self.rotary(q, k)
         if mask is not None and mask.dim() == 3:
             mask = mask.unsqueeze(1)  # (B, T|1, S) -> (B, 1, T|1, S): same for every head
-        if need_weights:
+        if need_weights or self.weights_override is not None:
             out, weights = scaled_dot_product_attention(q, k, v, mask)
+            if self.weights_override is not None:
+                weights = self.weights_override(weights)
+                out = weights @ v
             self.attention_weights = weights.detach()
             out = self.dropout(weights) @ v if self.training and self.dropout.p > 0 else out
         else:

@@ -125,11 +125,18 @@ class TransformerClassifier(nn.Module):
     def __init__(self, vocab_size: int, num_classes: int, d_model: int = 64,
                  num_heads: int = 4, num_layers: int = 2, d_ff: int | None = None,
                  max_len: int = 512, positional: str = "sinusoidal", dropout: float = 0.0,
-                 norm_first: bool = True, pad_id: int = 0):
+                 norm_first: bool = True, pad_id: int = 0, pooling: str = "mean"):
         super().__init__()
         if positional not in POSITIONAL_KINDS:
             raise ValueError(f"positional must be one of {POSITIONAL_KINDS}, got {positional!r}")
+        if pooling not in ("mean", "cls"):
+            raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
         self.vocab_size, self.pad_id, self.positional = vocab_size, pad_id, positional
+        self.pooling = pooling
+        # with "cls", a learned vector is put in front of the tokens and only it is classified:
+        # information reaches the classifier through attention alone (attention weights are
+        # then (B, H, T + 1, T + 1), position 0 being the CLS vector)
+        self.cls = nn.Parameter(torch.randn(1, 1, d_model)) if pooling == "cls" else None
         self.embed = nn.Embedding(vocab_size, d_model)
         self.pos: nn.Module = {
             "sinusoidal": lambda: SinusoidalPositionalEncoding(d_model, max_len),
@@ -150,7 +157,13 @@ class TransformerClassifier(nn.Module):
     def forward(self, tokens: Tensor) -> Tensor:
         _check_tokens(tokens, self.vocab_size)
         keep = padding_mask(tokens, self.pad_id)  # (B, 1, T)
-        h = self.encoder(self.pos(self.embed(tokens)), mask=keep)
+        x = self.embed(tokens)
+        if self.cls is not None:
+            x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1)
+            keep = torch.cat([keep.new_ones(keep.shape[0], 1, 1), keep], dim=2)
+        h = self.encoder(self.pos(x), mask=keep)
+        if self.cls is not None:
+            return self.head(h[:, 0])
         w = keep.transpose(1, 2).to(h.dtype)  # (B, T, 1)
         pooled = (h * w).sum(1) / w.sum(1).clamp_min(1.0)
         return self.head(pooled)

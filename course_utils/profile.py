@@ -68,6 +68,14 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                      lm_vocab=16, lm_len=32, lm_train=20000, lm_test=2000, lm_steps=3000,
                      lm_target=0.99, gen_prompt=2, gen_new=480, ddp_batch=256),
     },
+    "07": {
+        "quick": dict(seq_len=12, train_size=3000, test_size=500, d_model=64, num_heads=4,
+                      num_layers=2, max_steps=600, target_accuracy=0.99, num_sentences=24,
+                      permutations=10000, corr_examples=200),
+        "full": dict(seq_len=24, train_size=20000, test_size=2000, d_model=128, num_heads=8,
+                     num_layers=4, max_steps=4000, target_accuracy=0.995, num_sentences=200,
+                     permutations=100000, corr_examples=2000),
+    },
 }
 
 

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["Vocab", "TokenTask", "negation_sentiment", "order_task", "bag_of_words_ceiling",
-           "arithmetic_sequences"]
+           "arithmetic_sequences", "signal_word_task"]
 
 PAD = "<pad>"
 
@@ -167,3 +167,26 @@ def arithmetic_sequences(n: int, length: int, *, seed: int, vocab_size: int = 16
     start = torch.randint(0, vocab_size, (n, 1), generator=g)
     step = torch.randint(1, vocab_size, (n, 1), generator=g)
     return (start + step * torch.arange(length)) % vocab_size
+
+
+def signal_word_task(train_size: int, test_size: int, *, seed: int, seq_len: int = 12
+                     ) -> tuple[TokenTask, Tensor]:
+    """A task whose deciding token is known: fillers with exactly one sentiment word at a random
+    position; the label is its polarity. Returns the task and, for the test set, the position
+    of the deciding word ``(test_size,)`` (what an explanation should point at)."""
+    if seq_len < 2:
+        raise ValueError(f"seq_len must be >= 2, got {seq_len}")
+    vocab = Vocab([PAD] + POSITIVE + NEGATIVE + FILLER)
+    g = torch.Generator().manual_seed(seed)
+    n = train_size + test_size
+    filler_ids = torch.tensor(vocab.encode(FILLER))
+    x = filler_ids[torch.randint(len(filler_ids), (n, seq_len), generator=g)]
+    y = torch.randint(0, 2, (n,), generator=g)
+    word = torch.randint(0, len(POSITIVE), (n,), generator=g)
+    ids = torch.where(y == 1, torch.tensor(vocab.encode(POSITIVE))[word],
+                      torch.tensor(vocab.encode(NEGATIVE))[word])
+    pos = torch.randint(0, seq_len, (n,), generator=g)
+    x[torch.arange(n), pos] = ids
+    task = TokenTask(vocab, x[:train_size], y[:train_size], x[train_size:], y[train_size:],
+                     ["negative", "positive"], "one sentiment word among fillers decides")
+    return task, pos[train_size:]

@@ -1,0 +1,104 @@
+"""An attention viewer that works offline: layer and head selectors and a sentence box, drawn with
+matplotlib inside ipywidgets (no JavaScript from a CDN, unlike bertviz). Where no live front end
+is attached (CI, the course runner, ``COURSE_STATIC=1``) it draws one static figure instead.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import matplotlib.pyplot as plt
+import numpy as np
+from torch import Tensor
+
+__all__ = ["AttentionViewer", "interactive_frontend"]
+
+
+def interactive_frontend() -> bool:
+    """True inside a live Jupyter or Colab front end; False under CI, the runner or scripts."""
+    if os.environ.get("COURSE_STATIC") == "1" or os.environ.get("CI") or \
+            os.environ.get("COURSE_CLAIMS_FILE"):
+        return False
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:
+        return False
+    return shell is not None and type(shell).__name__ in ("ZMQInteractiveShell", "Shell")
+
+
+class AttentionViewer:
+    """Browse attention by layer and head for any sentence.
+
+    ``attend(text) -> (tokens, weights (L, H, T, T))`` computes the attention of one sentence
+    (for instance ``lambda s: attention_maps(model, tokenizer, s)``). The widget state lives in
+    ``layer``, ``head`` and ``text`` (ipywidgets); :meth:`matrix` is what is drawn.
+    """
+
+    def __init__(self, attend: Callable[[str], tuple[list[str], Tensor]], text: str):
+        import ipywidgets as w
+
+        self._attend = attend
+        tokens, weights = attend(text)
+        L, H = weights.shape[:2]
+        self.layer = w.Dropdown(options=list(range(L)), value=0, description="layer")
+        self.head = w.Dropdown(options=["mean"] + list(range(H)), value=0, description="head")
+        self.text = w.Text(value=text, description="sentence", continuous_update=False,
+                           layout=w.Layout(width="95%"))
+        self.output = w.Output()
+        self._tokens, self._weights = tokens, weights
+        self.text.observe(self._on_text, names="value")
+        for widget in (self.layer, self.head):
+            widget.observe(lambda _change: self.redraw(), names="value")
+        self.widget = w.VBox([self.text, w.HBox([self.layer, self.head]), self.output])
+        self.figure = None
+
+    def _on_text(self, change) -> None:
+        self._tokens, self._weights = self._attend(change["new"])
+        self.redraw()
+
+    @property
+    def tokens(self) -> list[str]:
+        return list(self._tokens)
+
+    def matrix(self) -> np.ndarray:
+        """The ``(T, T)`` weights currently selected."""
+        w = self._weights[self.layer.value]
+        w = w.mean(0) if self.head.value == "mean" else w[self.head.value]
+        return w.detach().cpu().float().numpy()
+
+    def draw(self):
+        """Draw the current selection into a new matplotlib figure and return it."""
+        m, toks = self.matrix(), self.tokens
+        fig, ax = plt.subplots(figsize=(0.35 * len(toks) + 2.5, 0.35 * len(toks) + 1.5))
+        ax.imshow(m, cmap="viridis", vmin=0, vmax=max(1e-9, float(m.max())))
+        ax.set_xticks(range(len(toks)), toks, rotation=90, fontsize=8)
+        ax.set_yticks(range(len(toks)), toks, fontsize=8)
+        ax.grid(False)
+        ax.set(xlabel="key (attended to)", ylabel="query",
+               title=f"layer {self.layer.value}, head {self.head.value}")
+        fig.tight_layout()
+        self.figure = fig
+        return fig
+
+    def redraw(self) -> None:
+        from IPython.display import display
+
+        with self.output:
+            self.output.clear_output(wait=True)
+            fig = self.draw()
+            display(fig)
+            plt.close(fig)
+
+    def show(self, static: bool | None = None):
+        """Display the widgets in a live front end, else a static figure of the selection."""
+        from IPython.display import display
+
+        if static is None:
+            static = not interactive_frontend()
+        if static:
+            return self.draw()
+        self.redraw()
+        display(self.widget)
+        return None

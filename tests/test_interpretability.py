@@ -1,0 +1,162 @@
+import shutil
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+
+from course_utils import exercises as ex
+from course_utils.data import bbc_news, read_class_folders, wikipedia_articles
+from course_utils.fairness import weat
+from course_utils.interpret import (attention_rollout, gradient_x_input, occlusion,
+                                    rank_correlation, top1_agreement)
+from course_utils.models import TransformerClassifier
+from course_utils.pretrained import (attention_maps, load_minilm, load_pretrained, minilm_path,
+                                     sentence_embeddings)
+from course_utils.tasks import signal_word_task
+from course_utils.viewer import AttentionViewer, interactive_frontend
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return load_minilm()
+
+
+def test_minilm_loads_offline_with_attention(minilm, monkeypatch):
+    model, tok = minilm
+    a = attention_maps(model, tok, "The cat sat on the mat.")
+    assert a.tokens[0] == "[CLS]" and a.tokens[-1] == "[SEP]"
+    assert a.weights.shape == (6, 12, len(a.tokens), len(a.tokens))
+    torch.testing.assert_close(a.weights.sum(-1), torch.ones(6, 12, len(a.tokens)), atol=1e-5, rtol=0)
+    e = sentence_embeddings(model, tok, ["a dog", "a puppy", "stock markets fell"])
+    torch.testing.assert_close(e.norm(dim=-1), torch.ones(3))
+    assert e[0] @ e[1] > e[0] @ e[2]
+
+
+def test_the_online_loading_path_on_a_local_copy(tmp_path, monkeypatch):
+    """load_pretrained is what Colab calls with a hub name; here it gets a local folder of the
+    same layout, with the hub forbidden."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    copy = tmp_path / "all-MiniLM-L6-v2"
+    shutil.copytree(minilm_path(), copy)
+    model, tok = load_pretrained(copy)
+    assert model.config.num_hidden_layers == 6 and not model.training
+    with pytest.raises(Exception):
+        load_pretrained("no-such-user/no-such-model")       # offline: no silent download
+
+
+def test_attention_maps_needs_eager_weights(minilm):
+    model, tok = minilm
+
+    class NoWeights:
+        def __call__(self, **kw):
+            return type("Out", (), {"attentions": (None,)})()
+
+    with pytest.raises(RuntimeError, match="eager"):
+        attention_maps(NoWeights(), tok, "hello")
+
+
+def test_rollout_properties():
+    eye = [torch.eye(4).expand(2, 4, 4)] * 3
+    torch.testing.assert_close(attention_rollout(eye), torch.eye(4))
+    g = torch.Generator().manual_seed(0)
+    layers = [torch.softmax(torch.randn(2, 5, 5, generator=g), -1) for _ in range(3)]
+    r = attention_rollout(layers)
+    torch.testing.assert_close(r.sum(-1), torch.ones(5))
+    raw = attention_rollout(layers, residual=False)
+    torch.testing.assert_close(raw, layers[2].mean(0) @ layers[1].mean(0) @ layers[0].mean(0))
+    with pytest.raises(ValueError, match=r"\(H, T, T\)"):
+        attention_rollout([torch.rand(5, 5)])
+
+
+def test_explanations_find_the_deciding_token_of_a_trained_model():
+    from course_utils.training import accuracy, batches, train
+
+    torch.manual_seed(0)
+    task, pos = signal_word_task(1500, 100, seed=0, seq_len=8)
+    model = TransformerClassifier(len(task.vocab), 2, d_model=64, num_heads=4, num_layers=2,
+                                  pooling="cls", max_len=9)
+    hist = train(model, batches(task.train_x, task.train_y, batch_size=64), steps=600, lr=3e-3,
+                 eval_fn=lambda: accuracy(model, task.test_x, task.test_y), eval_every=25,
+                 target=0.99, progress=False)
+    assert hist.final_metric >= 0.99
+    occ = occlusion(model, task.test_x)
+    assert occ.shape == (100, 8) and top1_agreement(occ, pos) > 0.8
+    gxi = gradient_x_input(model, task.test_x)
+    assert gxi.shape == (100, 8) and all(p.grad is None for p in model.parameters())
+    assert rank_correlation(torch.tensor([1, 2, 3.0]), torch.tensor([10, 20, 30.0])) == pytest.approx(1)
+    with pytest.raises(ValueError, match="differ in length"):
+        rank_correlation(torch.zeros(3), torch.zeros(4))
+
+
+def test_weights_override_changes_attention():
+    torch.manual_seed(0)
+    model = TransformerClassifier(10, 2, d_model=8, num_heads=2, num_layers=1).eval()
+    x = torch.randint(1, 10, (3, 6))
+    base = model(x)
+    model.encoder.layers[0].attn.weights_override = lambda w: torch.ones_like(w) / w.shape[-1]
+    flat = model(x)
+    assert torch.allclose(model.attention_weights[0], torch.full((3, 2, 6, 6), 1 / 6))
+    assert not torch.allclose(base, flat)
+
+
+def test_weat_detects_a_planted_association_and_not_noise():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(8, 16, generator=g), torch.randn(8, 16, generator=g)
+    x = a + 0.3 * torch.randn(8, 16, generator=g)       # X built from A
+    y = b + 0.3 * torch.randn(8, 16, generator=g)
+    planted = weat(x, y, a, b, permutations=2000)
+    assert planted.effect_size > 0.8 and planted.p_value < 0.01
+    noise = weat(torch.randn(8, 16, generator=g), torch.randn(8, 16, generator=g), a, b, permutations=2000)
+    assert noise.p_value > 0.01
+    with pytest.raises(ValueError, match="same size"):
+        weat(x[:3], y, a, b)
+
+
+def test_viewer_widget_state_changes_the_figure():
+    weights = torch.softmax(torch.randn(2, 3, 4, 4), -1)
+    calls = []
+
+    def attend(text):
+        calls.append(text)
+        return text.split(), weights[:, :, :len(text.split()), :len(text.split())]
+
+    v = AttentionViewer(attend, "a b c d")
+    before = v.matrix().copy()
+    v.layer.value, v.head.value = 1, 2
+    after = v.matrix()
+    assert not (before == after).all()
+    torch.testing.assert_close(torch.tensor(after), weights[1, 2])
+    v.head.value = "mean"
+    torch.testing.assert_close(torch.tensor(v.matrix()), weights[1].mean(0))
+    v.text.value = "x y z"
+    assert calls[-1] == "x y z" and v.tokens == ["x", "y", "z"] and v.matrix().shape == (3, 3)
+    fig = v.show(static=True)
+    img = fig.axes[0].images[0].get_array()
+    assert img.shape == (3, 3) and torch.allclose(torch.tensor(img.data), torch.tensor(v.matrix()))
+    plt.close("all")
+
+
+def test_static_when_no_frontend(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    assert interactive_frontend() is False
+
+
+def test_data_loaders(tmp_path):
+    news = bbc_news()
+    assert len(news) == 2225 and news.classes == ["business", "entertainment", "politics", "sports", "tech"]
+    assert sorted(set(news.labels)) == [0, 1, 2, 3, 4]
+    wiki = wikipedia_articles()
+    assert len(wiki) > 90 and sum(map(len, wiki)) > 2_000_000 and "'''" not in wiki[0]
+    (tmp_path / "b").mkdir(); (tmp_path / "a").mkdir()
+    (tmp_path / "b" / "1.txt").write_text("bee"); (tmp_path / "a" / "1.txt").write_text("ant")
+    local = read_class_folders(tmp_path)
+    assert local.classes == ["a", "b"] and local.texts == ["ant", "bee"] and local.labels == [0, 1]
+    with pytest.raises(FileNotFoundError):
+        read_class_folders(tmp_path / "a")
+
+
+def test_exercise_checks_07():
+    assert ex.check_rollout(attention_rollout)
+    assert not ex.check_rollout(lambda layers: torch.eye(5))
+    assert ex.check_weat_effect(lambda x, y: ((x.mean() - y.mean()) / torch.cat([x, y]).std()).item())
+    assert not ex.check_weat_effect(lambda x, y: (x.mean() - y.mean()).item())
