@@ -170,19 +170,22 @@ class TransformerClassifier(nn.Module):
 
 
 class RNNClassifier(nn.Module):
-    """Embedding → LSTM or GRU → hidden state at the last real token → Linear.
+    """Embedding → LSTM or GRU → hidden state at the last real token (or the mean over real
+    tokens, ``pooling="mean"``) → Linear.
 
     ``forward(tokens (B, T)) -> logits (B, num_classes)``; right padding with ``pad_id``.
     """
 
     def __init__(self, vocab_size: int, num_classes: int, d_model: int = 64,
                  hidden_size: int = 64, num_layers: int = 1, cell: str = "lstm",
-                 pad_id: int = 0):
+                 pad_id: int = 0, pooling: str = "last"):
         super().__init__()
         rnn = {"lstm": nn.LSTM, "gru": nn.GRU}.get(cell)
         if rnn is None:
             raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
-        self.vocab_size, self.pad_id, self.cell = vocab_size, pad_id, cell
+        if pooling not in ("last", "mean"):
+            raise ValueError(f"pooling must be 'last' or 'mean', got {pooling!r}")
+        self.vocab_size, self.pad_id, self.cell, self.pooling = vocab_size, pad_id, cell, pooling
         self.embed = nn.Embedding(vocab_size, d_model)
         self.rnn = rnn(d_model, hidden_size, num_layers=num_layers, batch_first=True)
         self.head = nn.Linear(hidden_size, num_classes)
@@ -190,7 +193,11 @@ class RNNClassifier(nn.Module):
     def forward(self, tokens: Tensor) -> Tensor:
         _check_tokens(tokens, self.vocab_size)
         out, _ = self.rnn(self.embed(tokens))  # (B, T, hidden)
-        last = ((tokens != self.pad_id).sum(1) - 1).clamp_min(0)  # (B,)
+        real = tokens != self.pad_id
+        if self.pooling == "mean":
+            w = real.unsqueeze(-1).to(out.dtype)
+            return self.head((out * w).sum(1) / w.sum(1).clamp_min(1.0))
+        last = (real.sum(1) - 1).clamp_min(0)  # (B,)
         return self.head(out[torch.arange(tokens.shape[0]), last])
 
 

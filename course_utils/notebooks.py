@@ -53,10 +53,18 @@ CATALOG = [
                  quick="31 s", full="not yet measured"),
     NotebookInfo("06", "06_scaling.ipynb", "Scaling: data, parameters, heads", "planned"),
     NotebookInfo("07", "07_attention_visualization.ipynb",
-                 "Attention visualization and interpretability", "planned"),
+                 "Attention visualization and interpretability",
+                 "every layer and head of a trained model and of pretrained MiniLM (offline); "
+                 "head patterns measured; an offline viewer; rollout, gradient×input, occlusion; "
+                 "permuted attention; WEAT bias test; training energy",
+                 quick="QUICK07", full="not yet measured"),
     NotebookInfo("08", "08_depth.ipynb", "Impact of depth", "planned"),
     NotebookInfo("09", "09_oov_tokenization.ipynb",
-                 "Out-of-vocabulary words and subword tokenization", "planned"),
+                 "Out-of-vocabulary words and subword tokenization",
+                 "OOV rate vs vocabulary size and Zipf on Wikipedia; char/BPE/WordPiece/Unigram; "
+                 "BPE from scratch equals tokenizers; [UNK] vs byte-level BPE; GRU and "
+                 "transformer, word vs subword, on unseen words",
+                 quick="QUICK09", full="not yet measured"),
     NotebookInfo("10", "10_long_sequences.ipynb", "Long sequences", "planned"),
     NotebookInfo("11", "11_transformers_vs_rnns.ipynb", "Transformers vs RNNs", "planned"),
 ]

@@ -106,7 +106,10 @@ def log_ticks(ax, values: Sequence[float], axis: str = "x") -> None:
     from matplotlib.ticker import FixedLocator, NullLocator
 
     target = ax.xaxis if axis == "x" else ax.yaxis
-    target.set_major_locator(FixedLocator(list(values)))
+    vals = sorted(values)
+    # drop a tick that would crowd the next one (closer than a factor 1.6 on the log axis)
+    values = [v for i, v in enumerate(vals) if i == len(vals) - 1 or vals[i + 1] / v >= 1.6]
+    target.set_major_locator(FixedLocator(values))
     target.set_minor_locator(NullLocator())
-    labels = [f"{v:g}" if v < 1e4 else f"{v / 1000:g}k" for v in values]
+    labels = [f"{v:g}" if v < 1e4 else f"{v / 1000:.0f}k" for v in values]
     (ax.set_xticklabels if axis == "x" else ax.set_yticklabels)(labels)

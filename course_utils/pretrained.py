@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-__all__ = ["MINILM_HUB_NAME", "minilm_path", "load_pretrained", "load_minilm", "Attentions",
+__all__ = ["MINILM_HUB_NAME", "minilm_path", "load_pretrained", "load_minilm",
+           "load_minilm_tokenizer", "Attentions",
            "attention_maps", "sentence_embeddings"]
 
 MINILM_HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -66,6 +67,13 @@ def load_minilm():
         if os.environ.get("HF_HUB_OFFLINE", "0") == "1":
             raise
         return load_pretrained(MINILM_HUB_NAME)
+
+
+def load_minilm_tokenizer():
+    """Only MiniLM's WordPiece tokenizer (fast: no weights are read)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(minilm_path()), local_files_only=True)
 
 
 @dataclass

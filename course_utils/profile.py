@@ -76,6 +76,18 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                      num_layers=4, max_steps=4000, target_accuracy=0.995, num_sentences=200,
                      permutations=100000, corr_examples=2000),
     },
+    "09": {
+        "quick": dict(held_out_articles=26, vocab_sizes=[500, 1000, 2000, 5000, 10000, 20000],
+                      bpe_sizes=[300, 1000, 4000, 8000], compare_size=4000,
+                      tokenizer_chars=500_000, scratch_chars=40_000, scratch_vocab=300,
+                      doc_words=32, subword_vocab=2000, subword_len=96, test_docs=445,
+                      perturb_rate=1.0, clf_steps=150, d_model=64),
+        "full": dict(held_out_articles=26, vocab_sizes=[500, 1000, 2000, 5000, 10000, 20000, 50000],
+                     bpe_sizes=[300, 500, 1000, 2000, 4000, 8000, 16000, 32000],
+                     compare_size=8000, tokenizer_chars=3_000_000, scratch_chars=100_000,
+                     scratch_vocab=500, doc_words=120, subword_vocab=4000, subword_len=320,
+                     test_docs=445, perturb_rate=1.0, clf_steps=1000, d_model=128),
+    },
 }
 
 
