@@ -32,39 +32,39 @@ CATALOG = [
     NotebookInfo("01", "01_introduction.ipynb", "Introduction to Transformers",
                  "path length counted (RNN vs attention), an encoder block built and counted, "
                  "our block equals PyTorch's, a transformer beats bag-of-words on negation",
-                 quick="18 s", full="not yet measured"),
+                 quick="24 s", full="not yet measured"),
     NotebookInfo("02", "02_self_attention.ipynb", "Self-attention mechanism",
                  "Q, K, V by hand, why divide by √d_k (entropy and gradients measured), masks, "
                  "multi-head attention equal to PyTorch, a classifier and what it attends to",
-                 quick="29 s", full="not yet measured"),
+                 quick="31 s", full="not yet measured"),
     NotebookInfo("03", "03_positional_encoding.ipynb", "Positional encoding",
                  "permutation equivariance shown, sinusoidal shift property verified, "
                  "learned and rotary positions, chance without positions, length generalisation",
-                 quick="16 s", full="not yet measured"),
+                 quick="21 s", full="not yet measured"),
     NotebookInfo("04", "04_complexity.ipynb", "Computational complexity vs RNNs",
                  "Vaswani et al.'s Table 1 measured (FLOPs counted, sequential ops and path "
                  "lengths counted); attention vs LSTM in n and d: FLOPs, time, peak memory and "
                  "slopes; naive vs fused SDPA memory; vanishing gradients",
-                 quick="28 s", full="not yet measured"),
+                 quick="32 s", full="not yet measured"),
     NotebookInfo("05", "05_parallelization.ipynb", "Parallelization",
                  "sequential steps counted; training throughput of a transformer, fused LSTM and "
                  "LSTM loop; 1 vs 2 threads; teacher forcing vs generation, KV cache; DDP with "
                  "torchrun, gradients equal, all-reduce cost",
-                 quick="31 s", full="not yet measured"),
+                 quick="37 s", full="not yet measured"),
     NotebookInfo("06", "06_scaling.ipynb", "Scaling: data, parameters, heads", "planned"),
     NotebookInfo("07", "07_attention_visualization.ipynb",
                  "Attention visualization and interpretability",
                  "every layer and head of a trained model and of pretrained MiniLM (offline); "
                  "head patterns measured; an offline viewer; rollout, gradient×input, occlusion; "
                  "permuted attention; WEAT bias test; training energy",
-                 quick="QUICK07", full="not yet measured"),
+                 quick="27 s", full="not yet measured"),
     NotebookInfo("08", "08_depth.ipynb", "Impact of depth", "planned"),
     NotebookInfo("09", "09_oov_tokenization.ipynb",
                  "Out-of-vocabulary words and subword tokenization",
                  "OOV rate vs vocabulary size and Zipf on Wikipedia; char/BPE/WordPiece/Unigram; "
                  "BPE from scratch equals tokenizers; [UNK] vs byte-level BPE; GRU and "
                  "transformer, word vs subword, on unseen words",
-                 quick="QUICK09", full="not yet measured"),
+                 quick="51 s", full="not yet measured"),
     NotebookInfo("10", "10_long_sequences.ipynb", "Long sequences", "planned"),
     NotebookInfo("11", "11_transformers_vs_rnns.ipynb", "Transformers vs RNNs", "planned"),
 ]
