@@ -1,8 +1,10 @@
 """course_utils: the shared, tested package of *Attention, Measured*.
 
 One small module per topic: ``profile`` (run profiles), ``attention``, ``positional``,
-``models``, ``training``, ``tasks``, ``timing``, ``graph``, ``plots``, ``claims``,
-``exercises``, and the course tooling (``links``, ``notebooks``, ``runner``, ``report``).
+``efficient`` (long-sequence attention), ``models``, ``training``, ``tasks``, ``data``,
+``tokenization``, ``pretrained``, ``interpret``, ``fairness``, ``parallel``, ``timing``,
+``graph``, ``plots``, ``viewer``, ``claims``, ``exercises``, and the course tooling (``links``,
+``notebooks``, ``runner``, ``report``).
 """
 from .claims import claim, claims_table, observe
 from .profile import get_profile, seed_everything

@@ -1,0 +1,97 @@
+import pytest
+import torch
+
+from course_utils.attention import scaled_dot_product_attention
+from course_utils.efficient import (LinformerSelfAttention, block_sparse_attention,
+                                    block_sparse_mask, linformer_attention,
+                                    sliding_window_attention, sliding_window_mask)
+from course_utils.timing import peak_memory
+
+
+def _qkv(*shape, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(*shape, generator=g, dtype=torch.float64) for _ in range(3))
+
+
+@pytest.mark.parametrize("n,window,chunk", [(37, 3, None), (64, 0, 8), (50, 7, 5), (16, 40, None)])
+def test_sliding_window_equals_masked_full_attention(n, window, chunk):
+    q, k, v = _qkv(2, 3, n, 8)
+    ours = sliding_window_attention(q, k, v, window, chunk=chunk)
+    ref = scaled_dot_product_attention(q, k, v, sliding_window_mask(n, window))[0]
+    assert ours.shape == (2, 3, n, 8)
+    torch.testing.assert_close(ours, ref, atol=1e-10, rtol=0)
+
+
+def test_sliding_window_covering_everything_is_full_attention():
+    q, k, v = _qkv(1, 20, 4)
+    torch.testing.assert_close(sliding_window_attention(q, k, v, window=19),
+                               scaled_dot_product_attention(q, k, v)[0], atol=1e-10, rtol=0)
+
+
+def test_sliding_window_with_global_tokens():
+    q, k, v = _qkv(2, 45, 6)
+    glob = [0, 17, 44]
+    ours = sliding_window_attention(q, k, v, 4, global_tokens=glob, chunk=8)
+    ref = scaled_dot_product_attention(q, k, v, sliding_window_mask(45, 4, glob))[0]
+    torch.testing.assert_close(ours, ref, atol=1e-10, rtol=0)
+    with pytest.raises(ValueError, match=r"\[0, 45\)"):
+        sliding_window_attention(q, k, v, 4, global_tokens=[45])
+
+
+def test_sliding_window_memory_grows_linearly():
+    d, w = 32, 16
+    mem = []
+    for n in (1024, 4096):
+        q = torch.randn(1, n, d)
+        mem.append(peak_memory(lambda: sliding_window_attention(q, q, q, w)))
+    assert 3 < mem[1] / mem[0] < 5.5            # 4x n -> about 4x memory (full attention: 16x)
+    full = peak_memory(lambda: scaled_dot_product_attention(q, q, q)[0])
+    assert full > 10 * mem[1]
+
+
+def test_sliding_window_errors():
+    q, k, v = _qkv(1, 10, 4)
+    with pytest.raises(ValueError, match="window"):
+        sliding_window_attention(q, k, v, -1)
+    with pytest.raises(ValueError, match=r"same n"):
+        sliding_window_attention(q, k[:, :5], v, 2)
+
+
+@pytest.mark.parametrize("random_blocks", [0, 2])
+def test_block_sparse_equals_masked_full_attention(random_blocks):
+    q, k, v = _qkv(2, 48, 8)
+    ours = block_sparse_attention(q, k, v, 6, random_blocks=random_blocks, seed=3)
+    mask = block_sparse_mask(48, 6, random_blocks=random_blocks, seed=3)
+    torch.testing.assert_close(ours, scaled_dot_product_attention(q, k, v, mask)[0], atol=1e-10, rtol=0)
+
+
+def test_block_sparse_with_every_block_is_full_attention_and_mask_shape():
+    q, k, v = _qkv(1, 32, 4)
+    ours = block_sparse_attention(q, k, v, 8, window_blocks=4)
+    torch.testing.assert_close(ours, scaled_dot_product_attention(q, k, v)[0], atol=1e-10, rtol=0)
+    m = block_sparse_mask(32, 8, window_blocks=0, global_blocks=1, random_blocks=0)
+    assert m[:8].all() and m[:, :8].all() and not m[8:16, 16:].any()
+    with pytest.raises(ValueError, match="multiple"):
+        block_sparse_mask(30, 8)
+
+
+def test_linformer_limit_and_module():
+    q, k, v = _qkv(2, 12, 5)
+    eye = torch.eye(12, dtype=torch.float64)
+    torch.testing.assert_close(linformer_attention(q, k, v, eye, eye),
+                               scaled_dot_product_attention(q, k, v)[0], atol=1e-12, rtol=0)
+    assert linformer_attention(q, k, v, eye[:4], eye[:4]).shape == (2, 12, 5)
+    with pytest.raises(ValueError, match=r"\(proj, n=12\)"):
+        linformer_attention(q, k, v, eye[:4, :10], eye[:4, :10])
+    layer = LinformerSelfAttention(16, 4, seq_len=20, proj=6)
+    assert layer(torch.randn(3, 20, 16)).shape == (3, 20, 16)
+    with pytest.raises(ValueError, match="n=20"):
+        layer(torch.randn(3, 21, 16))
+
+
+def test_sliding_window_on_2d_inputs_and_gradcheck():
+    q, k, v = _qkv(9, 4)
+    ref = scaled_dot_product_attention(q, k, v, sliding_window_mask(9, 2))[0]
+    torch.testing.assert_close(sliding_window_attention(q, k, v, 2, chunk=4), ref, atol=1e-10, rtol=0)
+    q, k, v = (t[:6, :3].clone().requires_grad_(True) for t in (q, k, v))
+    assert torch.autograd.gradcheck(lambda a, b, c: sliding_window_attention(a, b, c, 1, chunk=4), (q, k, v))
