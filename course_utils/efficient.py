@@ -65,6 +65,9 @@ def sliding_window_attention(q: Tensor, k: Tensor, v: Tensor, window: int,
           + torch.arange(span, device=q.device))                               # key positions
     allowed = ((qi[:, :, None] - kj[:, None, :]).abs() <= window) & (kj[:, None, :] >= 0) \
         & (kj[:, None, :] < n)
+    # padding queries (positions >= n, cut off at the end) may see no key at all; a softmax over
+    # nothing is NaN, and NaN * 0 would poison the gradients, so let them see their whole span
+    allowed |= (qi >= n)[:, :, None]
     if global_tokens:
         g = torch.tensor(sorted(set(global_tokens)), device=q.device)
         if int(g.min()) < 0 or int(g.max()) >= n:

@@ -95,3 +95,15 @@ def test_sliding_window_on_2d_inputs_and_gradcheck():
     torch.testing.assert_close(sliding_window_attention(q, k, v, 2, chunk=4), ref, atol=1e-10, rtol=0)
     q, k, v = (t[:6, :3].clone().requires_grad_(True) for t in (q, k, v))
     assert torch.autograd.gradcheck(lambda a, b, c: sliding_window_attention(a, b, c, 1, chunk=4), (q, k, v))
+
+
+def test_gradients_are_finite_and_equal_to_masked_full_attention_with_globals():
+    q, k, v = (t.requires_grad_(True) for t in _qkv(1, 11, 3, seed=4))
+    out = sliding_window_attention(q, k, v, 2, global_tokens=[0, 6], chunk=4)
+    ref = scaled_dot_product_attention(q, k, v, sliding_window_mask(11, 2, [0, 6]))[0]
+    g = torch.randn(out.shape, dtype=torch.float64)
+    ours = torch.autograd.grad((out * g).sum(), (q, k, v))
+    theirs = torch.autograd.grad((ref * g).sum(), (q, k, v))
+    for a, b in zip(ours, theirs):
+        assert torch.isfinite(a).all()
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
