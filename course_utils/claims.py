@@ -35,13 +35,14 @@ class Claim:
 
     def __repr__(self) -> str:
         mark = {True: "✔", False: "✘", None: "·"}[self.holds]
-        return f"{mark} {self.name}: {_fmt(self.value)} (expected {self.expected}) {self.status()}"
+        return f"{mark} {self.name}: {format_value(self.value)} (expected {self.expected}) {self.status()}"
 
 
 _CLAIMS: list[Claim] = []
 
 
-def _fmt(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """A measured value as the claims table and the report print it."""
     if isinstance(value, float):
         if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
             return f"{value:.3g}"
@@ -97,10 +98,10 @@ def claim(name: str, value: Any, *, at_least: float | None = None,
         parts = []
         if at_least is not None:
             ok = ok and value >= at_least
-            parts.append(f">= {_fmt(at_least)}")
+            parts.append(f">= {format_value(at_least)}")
         if at_most is not None:
             ok = ok and value <= at_most
-            parts.append(f"<= {_fmt(at_most)}")
+            parts.append(f"<= {format_value(at_most)}")
         expected = expected or " and ".join(parts)
         holds = bool(ok)
     else:
@@ -109,7 +110,7 @@ def claim(name: str, value: Any, *, at_least: float | None = None,
     c = Claim(name=name, value=value, expected=expected, holds=holds, detail=detail)
     _add(c)
     if not holds and not _deferred():
-        raise ClaimFailed(f"claim {name!r} did not hold: measured {_fmt(value)}, "
+        raise ClaimFailed(f"claim {name!r} did not hold: measured {format_value(value)}, "
                           f"expected {expected}. {detail}".strip())
     return c
 
@@ -149,7 +150,7 @@ class ClaimsTable:
         colour = {True: "#1a7f37", False: "#cf222e", None: "#57606a"}
         rows = "".join(
             f"<tr><td>{html.escape(c.name)}</td><td style='text-align:right'>"
-            f"{html.escape(_fmt(c.value))}</td><td>{html.escape(c.expected)}</td>"
+            f"{html.escape(format_value(c.value))}</td><td>{html.escape(c.expected)}</td>"
             f"<td style='color:{colour[c.holds]};font-weight:bold'>{c.status()}</td></tr>"
             for c in self.items)
         return ("<table><thead><tr><th>claim</th><th>measured</th><th>expected</th>"
@@ -158,7 +159,7 @@ class ClaimsTable:
     def __repr__(self) -> str:
         width = max((len(c.name) for c in self.items), default=5)
         lines = [f"{'claim':<{width}}  {'measured':>12}  {'expected':<20}  status"]
-        lines += [f"{c.name:<{width}}  {_fmt(c.value):>12}  {c.expected:<20}  {c.status()}"
+        lines += [f"{c.name:<{width}}  {format_value(c.value):>12}  {c.expected:<20}  {c.status()}"
                   for c in self.items]
         return "\n".join(lines)
 
@@ -174,7 +175,7 @@ def claims_table() -> ClaimsTable:
             display(table)
         except ImportError:
             print(repr(table))
-        names = "; ".join(f"{c.name} (measured {_fmt(c.value)}, expected {c.expected})"
+        names = "; ".join(f"{c.name} (measured {format_value(c.value)}, expected {c.expected})"
                           for c in failed)
         raise ClaimFailed(f"{len(failed)} claim(s) did not hold: {names}")
     if not table.items:

@@ -5,6 +5,8 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
+from .claims import format_value
+
 __all__ = ["NotebookResult", "render_report"]
 
 
@@ -50,12 +52,6 @@ pre{background:#fff1f0;padding:8px;overflow-x:auto}section{margin-top:2.5em}
 """
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
-
-
 def _status_cell(holds: Any) -> str:
     if holds is True:
         return "<td class='ok'>holds</td>"
@@ -90,7 +86,7 @@ def render_report(results: list[NotebookResult], meta: dict[str, Any]) -> str:
             parts.append(f"<pre>{e(r.error)}</pre>")
         if r.claims:
             crow = "".join(
-                f"<tr><td>{e(c['name'])}</td><td style='text-align:right'>{e(_fmt(c['value']))}"
+                f"<tr><td>{e(c['name'])}</td><td style='text-align:right'>{e(format_value(c['value']))}"
                 f"</td><td>{e(str(c.get('expected', '')))}</td>{_status_cell(c.get('holds'))}</tr>"
                 for c in r.claims)
             parts.append("<table><tr><th>claim</th><th>measured</th><th>expected</th>"

@@ -1,7 +1,6 @@
 """One training loop for the whole course: clipping, progress, early stop, loud failures."""
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from dataclasses import dataclass, field
@@ -136,8 +135,3 @@ def train(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], *, steps: int
     bar.close()
     hist.seconds = time.perf_counter() - start
     return hist
-
-
-def cycle(loader: Iterable) -> Iterator:
-    """Repeat a finite iterable forever."""
-    return itertools.chain.from_iterable(itertools.repeat(loader))
