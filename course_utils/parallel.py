@@ -126,8 +126,16 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rank, world = dist.get_rank(), dist.get_world_size()
         _worker(args, rank, world)
+        dist.barrier()  # every rank has written its results before any tears gloo down
     finally:
         dist.destroy_process_group()
+    # Gloo's C++ worker threads can still hold tensors while Python finalises, which aborts the
+    # process ("terminate called without an active exception", SIGABRT; about one launch in
+    # eight here, with or without the barrier; see pytorch/pytorch#179291). The results are
+    # written and synchronised, so leave without running the interpreter's finalisation.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
