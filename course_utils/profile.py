@@ -88,6 +88,25 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                      scratch_vocab=500, doc_words=120, subword_vocab=4000, subword_len=320,
                      test_docs=445, perturb_rate=1.0, clf_steps=1000, d_model=128),
     },
+    "10": {
+        "quick": dict(d=64, heads=1, ns=[256, 512, 1024, 2048, 4096, 8192, 16384], naive_max_n=8192,
+                      fit_from=1024,
+                      window=64, block=64, proj=256, min_run_time=0.05,
+                      approx_len=512, approx_ks=[16, 32, 64, 128, 256, 512],
+                      approx_windows=[4, 16, 64, 256, 511],
+                      needle_len=256, needle_after=128, needle_copies=8, needle_train=3000,
+                      needle_test=500, needle_steps=75, doc_len=512, doc_steps=60, cut=128,
+                      test_docs=400, d_model=32, num_heads=2, train_window=16, train_proj=64,
+                      batch_size=16),
+        "full": dict(d=64, heads=1, ns=[256, 512, 1024, 2048, 4096, 8192, 16384, 32768], fit_from=1024,
+                     naive_max_n=32768, window=64, block=64, proj=256, min_run_time=0.2,
+                     approx_len=512, approx_ks=[8, 16, 32, 64, 128, 256, 512],
+                     approx_windows=[2, 4, 8, 16, 32, 64, 128, 256, 511],
+                     needle_len=1024, needle_after=128, needle_copies=8, needle_train=10000,
+                     needle_test=2000, needle_steps=1000, doc_len=512, doc_steps=600, cut=128,
+                     test_docs=400, d_model=64, num_heads=4, train_window=32, train_proj=128,
+                     batch_size=32),
+    },
 }
 
 

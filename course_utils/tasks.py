@@ -12,7 +12,8 @@ import torch
 from torch import Tensor
 
 __all__ = ["Vocab", "TokenTask", "negation_sentiment", "order_task", "bag_of_words_ceiling",
-           "arithmetic_sequences", "signal_word_task"]
+           "arithmetic_sequences", "signal_word_task", "needle_task",
+           "first_token_recall"]
 
 PAD = "<pad>"
 
@@ -190,3 +191,50 @@ def signal_word_task(train_size: int, test_size: int, *, seed: int, seq_len: int
     task = TokenTask(vocab, x[:train_size], y[:train_size], x[train_size:], y[train_size:],
                      ["negative", "positive"], "one sentiment word among fillers decides")
     return task, pos[train_size:]
+
+
+def needle_task(train_size: int, test_size: int, *, seed: int, seq_len: int = 512,
+                after: int = 128, num_classes: int = 4, copies: int = 1,
+                noise_tokens: int = 32) -> TokenTask:
+    """Long-range retrieval: a "needle" token (``n0`` … ``n{num_classes-1}``), ``copies`` times
+    at random positions in ``[after, seq_len)``, among random noise tokens; the label is which
+    needle.
+    A classifier reading a summary vector at position 0 must fetch a token at least ``after``
+    positions away: models that see only the first ``after`` tokens (truncation), or only a
+    short window around position 0, stay at chance, 1 / num_classes. Returns the task; the
+    needle positions are ``(x >= 1) & (x <= num_classes)``."""
+    if not 0 <= after < seq_len or num_classes < 2 or noise_tokens < 1 or \
+            not 1 <= copies <= seq_len - after:
+        raise ValueError(f"need 0 <= after < seq_len, num_classes >= 2, noise_tokens >= 1, copies >= 1; got "
+                         f"after={after}, seq_len={seq_len}, num_classes={num_classes}, "
+                         f"noise_tokens={noise_tokens}, copies={copies} (at most seq_len − after)")
+    classes = [f"n{i}" for i in range(num_classes)]
+    vocab = Vocab([PAD] + classes + [f"w{i}" for i in range(noise_tokens)])
+    g = torch.Generator().manual_seed(seed)
+    n = train_size + test_size
+    x = torch.randint(1 + num_classes, 1 + num_classes + noise_tokens, (n, seq_len), generator=g)
+    y = torch.randint(0, num_classes, (n,), generator=g)
+    # `copies` distinct positions per row, all at or past `after`
+    pos = after + torch.rand(n, seq_len - after, generator=g).argsort(1)[:, :copies]
+    x[torch.arange(n)[:, None], pos] = (1 + y)[:, None]
+    return TokenTask(vocab, x[:train_size], y[:train_size], x[train_size:], y[train_size:],
+                     classes, f"which needle lies in positions {after}–{seq_len - 1} of {seq_len}")
+
+
+def first_token_recall(train_size: int, test_size: int, *, seed: int, distractors: int,
+                       num_values: int = 10) -> TokenTask:
+    """Recall the first token after ``distractors`` more tokens drawn from the same
+    ``num_values`` symbols: ``(N, 1 + distractors)`` ids, label = the first symbol's index.
+    Chance is 1 / num_values. The model must carry the first token across the whole sequence
+    (a recurrence) or look back to position 0 (attention with positions)."""
+    if distractors < 0 or num_values < 2:
+        raise ValueError(f"need distractors >= 0 and num_values >= 2, got {distractors}, "
+                         f"{num_values}")
+    vocab = Vocab([PAD] + [f"v{i}" for i in range(num_values)])
+    g = torch.Generator().manual_seed(seed)
+    n = train_size + test_size
+    x = torch.randint(1, num_values + 1, (n, 1 + distractors), generator=g)
+    y = x[:, 0] - 1
+    return TokenTask(vocab, x[:train_size], y[:train_size], x[train_size:], y[train_size:],
+                     [f"v{i}" for i in range(num_values)],
+                     f"recall the first of {1 + distractors} tokens")

@@ -28,6 +28,7 @@ class History:
     eval_steps: list[int] = field(default_factory=list)
     eval_metrics: list[float] = field(default_factory=list)
     stopped_at_target: bool = False
+    stopped_at_time: bool = False
     seconds: float = 0.0
 
     @property
@@ -73,7 +74,8 @@ def train(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], *, steps: int
           loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
           clip_norm: float | None = 1.0, warmup_steps: int = 0,
           eval_fn: Callable[[], float] | None = None, eval_every: int = 100,
-          target: float | None = None, progress: bool = True, desc: str = "train") -> History:
+          target: float | None = None, max_seconds: float | None = None,
+          progress: bool = True, desc: str = "train") -> History:
     """Train ``model`` on ``(inputs, targets)`` batches for at most ``steps`` steps.
 
     - ``clip_norm``: clip the global gradient norm (None: no clipping); the norm before
@@ -81,11 +83,15 @@ def train(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], *, steps: int
     - ``warmup_steps``: linear learning-rate warm-up from 0.
     - ``eval_fn`` is called every ``eval_every`` steps and at the end; with ``target`` the run
       stops as soon as ``eval_fn() >= target``.
+    - ``max_seconds``: a wall-clock budget; training stops after the first step that ends past
+      it (then ``eval_fn`` is called once more). Time spent in ``eval_fn`` counts too.
     - A NaN or infinite loss or gradient norm raises :class:`NonFiniteLossError` naming the
       step, instead of training on.
     """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
+    if max_seconds is not None and not max_seconds > 0:
+        raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
     if target is not None and eval_fn is None:
         raise ValueError("target= needs eval_fn= to measure it")
     device = next(model.parameters()).device
@@ -122,7 +128,9 @@ def train(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], *, steps: int
         hist.steps.append(step)
         hist.losses.append(loss.item())
         hist.grad_norms.append(norm.item())
-        last = step == steps - 1
+        out_of_time = max_seconds is not None and time.perf_counter() - start > max_seconds
+        hist.stopped_at_time = out_of_time
+        last = step == steps - 1 or out_of_time
         if eval_fn is not None and ((step + 1) % eval_every == 0 or last):
             metric = eval_fn()
             model.train()
@@ -132,6 +140,8 @@ def train(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], *, steps: int
             if target is not None and metric >= target:
                 hist.stopped_at_target = True
                 break
+        if out_of_time:
+            break
     bar.close()
     hist.seconds = time.perf_counter() - start
     return hist

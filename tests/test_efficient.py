@@ -43,10 +43,26 @@ def test_sliding_window_memory_grows_linearly():
     mem = []
     for n in (1024, 4096):
         q = torch.randn(1, n, d)
-        mem.append(peak_memory(lambda: sliding_window_attention(q, q, q, w)))
+        mem.append(peak_memory(lambda: sliding_window_attention(q, q, q, w, slab=0)))
     assert 3 < mem[1] / mem[0] < 5.5            # 4x n -> about 4x memory (full attention: 16x)
     full = peak_memory(lambda: scaled_dot_product_attention(q, q, q)[0])
     assert full > 10 * mem[1]
+    # in slabs, only the output grows with n: at most linear
+    slabbed = [peak_memory(lambda: sliding_window_attention(q, q, q, w, slab=512))
+               for q in (torch.randn(1, n, d) for n in (1024, 4096))]
+    assert slabbed[1] / slabbed[0] < 4.5
+
+
+@pytest.mark.parametrize("n,window,slab", [(100, 5, 32), (100, 40, 16), (64, 3, 64), (65, 0, 8)])
+def test_sliding_window_in_slabs_equals_one_pass(n, window, slab):
+    q, k, v = _qkv(2, n, 8)
+    torch.testing.assert_close(sliding_window_attention(q, k, v, window, slab=slab),
+                               sliding_window_attention(q, k, v, window, slab=0),
+                               atol=1e-12, rtol=0)
+    torch.testing.assert_close(sliding_window_attention(q, k, v, window, slab=slab),
+                               scaled_dot_product_attention(q, k, v,
+                                                            sliding_window_mask(n, window))[0],
+                               atol=1e-10, rtol=0)
 
 
 def test_sliding_window_errors():
