@@ -119,20 +119,22 @@ class TransformerClassifier(nn.Module):
 
     ``forward(tokens (B, T)) -> logits (B, num_classes)``. Padding (``pad_id``) is masked out
     of attention and of the mean. ``positional`` is one of ``POSITIONAL_KINDS``; with "none"
-    the model is invariant to the order of its tokens.
+    the model is invariant to the order of its tokens. ``store_attention=False`` uses PyTorch's
+    fused attention and keeps no weights (faster; ``attention_weights`` are then None).
     """
 
     def __init__(self, vocab_size: int, num_classes: int, d_model: int = 64,
                  num_heads: int = 4, num_layers: int = 2, d_ff: int | None = None,
                  max_len: int = 512, positional: str = "sinusoidal", dropout: float = 0.0,
-                 norm_first: bool = True, pad_id: int = 0, pooling: str = "mean"):
+                 norm_first: bool = True, pad_id: int = 0, pooling: str = "mean",
+                 store_attention: bool = True):
         super().__init__()
         if positional not in POSITIONAL_KINDS:
             raise ValueError(f"positional must be one of {POSITIONAL_KINDS}, got {positional!r}")
         if pooling not in ("mean", "cls"):
             raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
         self.vocab_size, self.pad_id, self.positional = vocab_size, pad_id, positional
-        self.pooling = pooling
+        self.pooling, self.store_attention = pooling, store_attention
         # with "cls", a learned vector is put in front of the tokens and only it is classified:
         # information reaches the classifier through attention alone (attention weights are
         # then (B, H, T + 1, T + 1), position 0 being the CLS vector)
@@ -161,7 +163,11 @@ class TransformerClassifier(nn.Module):
         if self.cls is not None:
             x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1)
             keep = torch.cat([keep.new_ones(keep.shape[0], 1, 1), keep], dim=2)
-        h = self.encoder(self.pos(x), mask=keep)
+        if self.store_attention:
+            h = self.encoder(self.pos(x), mask=keep)
+        else:  # fused SDPA; with no padding in the batch, no mask at all (the fastest kernel)
+            h = self.encoder(self.pos(x), mask=None if bool(keep.all()) else keep,
+                             need_weights=False)
         if self.cls is not None:
             return self.head(h[:, 0])
         w = keep.transpose(1, 2).to(h.dtype)  # (B, T, 1)

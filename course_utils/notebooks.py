@@ -65,8 +65,16 @@ CATALOG = [
                  "BPE from scratch equals tokenizers; [UNK] vs byte-level BPE; GRU and "
                  "transformer, word vs subword, on unseen words",
                  quick="51 s", full="not yet measured"),
-    NotebookInfo("10", "10_long_sequences.ipynb", "Long sequences", "planned"),
-    NotebookInfo("11", "11_transformers_vs_rnns.ipynb", "Transformers vs RNNs", "planned"),
+    NotebookInfo("10", "10_long_sequences.ipynb", "Long sequences: sparse, Longformer, Linformer",
+                 "time and peak memory to n = 16k for naive, fused SDPA, sliding window, "
+                 "block-sparse and Linformer, slopes and crossovers; limits exact; error on "
+                 "MiniLM's inputs; accuracy on a needle task and BBC News vs truncation",
+                 quick="55 s", full="not yet measured"),
+    NotebookInfo("11", "11_transformers_vs_rnns.ipynb", "Transformers vs RNNs",
+                 "equal parameter and time budgets: first-token recall against L, BBC and "
+                 "sentiment, EN→FR number translation with Bahdanau attention and alignments; "
+                 "speed; constant RNN state vs KV cache; linear attention as an RNN",
+                 quick="56 s", full="not yet measured"),
 ]
 
 

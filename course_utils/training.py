@@ -72,6 +72,7 @@ def accuracy(model: nn.Module, inputs: Tensor, targets: Tensor, batch_size: int 
 def train(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], *, steps: int,
           lr: float = 1e-3, optimizer: torch.optim.Optimizer | None = None,
           loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
+          model_loss: Callable[[nn.Module, Tensor, Tensor], Tensor] | None = None,
           clip_norm: float | None = 1.0, warmup_steps: int = 0,
           eval_fn: Callable[[], float] | None = None, eval_every: int = 100,
           target: float | None = None, max_seconds: float | None = None,
@@ -83,6 +84,8 @@ def train(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], *, steps: int
     - ``warmup_steps``: linear learning-rate warm-up from 0.
     - ``eval_fn`` is called every ``eval_every`` steps and at the end; with ``target`` the run
       stops as soon as ``eval_fn() >= target``.
+    - ``model_loss(model, x, y)``: when the loss is not ``loss_fn(model(x), y)`` (e.g. a
+      sequence-to-sequence model fed both source and target); replaces ``loss_fn``.
     - ``max_seconds``: a wall-clock budget; training stops after the first step that ends past
       it (then ``eval_fn`` is called once more). Time spent in ``eval_fn`` counts too.
     - A NaN or infinite loss or gradient norm raises :class:`NonFiniteLossError` naming the
@@ -111,7 +114,8 @@ def train(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], *, steps: int
         if warmup_steps:
             for g, base in zip(opt.param_groups, base_lrs):
                 g["lr"] = base * min(1.0, (step + 1) / warmup_steps)
-        loss = loss_fn(model(x.to(device)), y.to(device))
+        x, y = x.to(device), y.to(device)
+        loss = model_loss(model, x, y) if model_loss is not None else loss_fn(model(x), y)
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"loss is {loss.item()} at step {step} (lr={opt.param_groups[0]['lr']:.3g}); "
