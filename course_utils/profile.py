@@ -109,10 +109,10 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "11": {
         "quick": dict(lengths=[8, 16, 64, 256], num_values=10, recall_train=4000, recall_test=500,
-                      recall_budget=2.0, d_model=64, num_heads=4, batch_size=32,
-                      doc_words=128, test_docs=400, vocab_size=8000, clf_budget=3.0,
+                      recall_budget=2.5, d_model=64, num_heads=4, batch_size=32,
+                      doc_words=128, test_docs=400, vocab_size=8000, clf_budget=2.5,
                       sentiment_train=4000, sentiment_test=2000,
-                      max_number=9999, mt_train=3000, mt_test=500, mt_layers=1, mt_budget=6.0,
+                      max_number=9999, mt_train=3000, mt_test=500, mt_layers=1, mt_budget=5.0,
                       mt_target=0.95, state_lengths=[64, 256, 1024], eval_every=25),
         "full": dict(lengths=[8, 12, 16, 32, 64, 128, 256, 512], num_values=10,
                      recall_train=20000, recall_test=2000, recall_budget=30.0, d_model=128,
