@@ -19,7 +19,7 @@ __all__ = ["check_mha_parameters", "check_block_parameters", "check_attention",
            "check_conv_layers_to_connect", "check_kv_cache_reads", "check_ring_allreduce_bytes",
            "check_rollout", "check_weat_effect", "check_oov_rate", "check_bpe_merge",
            "check_band_flops", "check_linformer", "check_state_bytes",
-           "check_linear_attention_recurrence"]
+           "check_linear_attention_recurrence", "check_stack_parameters", "check_pre_ln_block"]
 
 
 def _verdict(ok: bool, good: str, bad: str) -> bool:
@@ -366,3 +366,49 @@ def check_linear_attention_recurrence(fn: Callable | None) -> bool:
                                 "and run as an RNN.",
                     f"differs from the parallel form by {err:.3g}: S += φ(k_t) v_tᵀ, "
                     "z += φ(k_t), y_t = φ(q_t)ᵀS / φ(q_t)ᵀz.")
+
+
+# ---- 08 -----------------------------------------------------------------------------------
+def check_stack_parameters(fn: Callable[[int, int, int], int] | None) -> bool:
+    """Exercise: ``fn(num_layers, d_model, vocab_size)`` returns the parameters of
+    ``TransformerClassifier(vocab_size, vocab_size, d_model, num_heads=4, num_layers,
+    positional="none", pooling="last")``: embedding, blocks, final LayerNorm, output layer."""
+    if _not_attempted(fn, "write `stack_parameters(num_layers, d_model, vocab_size)`"):
+        return False
+    from .models import TransformerClassifier
+
+    for layers, d, V in [(1, 16, 10), (4, 32, 50), (7, 8, 3)]:
+        truth = count_parameters(TransformerClassifier(V, V, d_model=d, num_heads=4,
+                                                       num_layers=layers, positional="none",
+                                                       pooling="last"))
+        got = fn(layers, d, V)
+        if got != truth:
+            return _verdict(False, "", f"stack_parameters({layers}, {d}, {V}) = {got}, expected "
+                                       f"{truth}. Per block: attention 4(d²+d), FFN 8d²+5d, two "
+                                       "LayerNorms 4d; plus embedding V·d, a final LayerNorm 2d "
+                                       "and the output layer d·V+V.")
+    return _verdict(True, "Right: parameters grow exactly linearly with depth, 12d²+13d per "
+                          "block.", "")
+
+
+def check_pre_ln_block(fn: Callable | None) -> bool:
+    """Exercise: ``fn(block, x)`` computes a pre-LN block's output by hand from its parts
+    (``block.norm1``, ``block.attn``, ``block.norm2``, ``block.ff``) for ``x (B, T, d)``."""
+    if _not_attempted(fn, "write `pre_ln_block(block, x)`"):
+        return False
+    torch.manual_seed(0)
+    block = TransformerBlock(16, 4, norm_first=True).eval()
+    x = torch.randn(2, 5, 16)
+    got = fn(block, x)
+    truth = block(x)
+    if tuple(got.shape) != tuple(truth.shape):
+        return _verdict(False, "", f"shape {tuple(got.shape)}, expected {tuple(truth.shape)}")
+    err = float((got - truth).abs().max())
+    post = TransformerBlock(16, 4, norm_first=False).eval()
+    post.load_state_dict(block.state_dict())
+    hint = (" That is the post-LN order: normalise after adding the residual, or before each "
+            "sub-layer?" if float((got - post(x)).abs().max()) < 1e-5 else
+            " x + attn(LN₁(x)) first, then + ff(LN₂(·)).")
+    return _verdict(err < 1e-5, "Equal to TransformerBlock(norm_first=True): the residual path "
+                                "x is never normalised, so gradients reach every layer intact.",
+                    f"differs from the block by {err:.3g}.{hint}")

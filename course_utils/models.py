@@ -119,7 +119,9 @@ class TransformerClassifier(nn.Module):
 
     ``forward(tokens (B, T)) -> logits (B, num_classes)``. Padding (``pad_id``) is masked out
     of attention and of the mean. ``positional`` is one of ``POSITIONAL_KINDS``; with "none"
-    the model is invariant to the order of its tokens. ``store_attention=False`` uses PyTorch's
+    the model is invariant to the order of its tokens. ``pooling="last"`` classifies the output
+    at the last real token instead of the mean; ``residual=False`` removes the residual
+    connections of every block. ``store_attention=False`` uses PyTorch's
     fused attention and keeps no weights (faster; ``attention_weights`` are then None).
     """
 
@@ -127,12 +129,12 @@ class TransformerClassifier(nn.Module):
                  num_heads: int = 4, num_layers: int = 2, d_ff: int | None = None,
                  max_len: int = 512, positional: str = "sinusoidal", dropout: float = 0.0,
                  norm_first: bool = True, pad_id: int = 0, pooling: str = "mean",
-                 store_attention: bool = True):
+                 store_attention: bool = True, residual: bool = True):
         super().__init__()
         if positional not in POSITIONAL_KINDS:
             raise ValueError(f"positional must be one of {POSITIONAL_KINDS}, got {positional!r}")
-        if pooling not in ("mean", "cls"):
-            raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
+        if pooling not in ("mean", "cls", "last"):
+            raise ValueError(f"pooling must be 'mean', 'cls' or 'last', got {pooling!r}")
         self.vocab_size, self.pad_id, self.positional = vocab_size, pad_id, positional
         self.pooling, self.store_attention = pooling, store_attention
         # with "cls", a learned vector is put in front of the tokens and only it is classified:
@@ -145,7 +147,7 @@ class TransformerClassifier(nn.Module):
             "learned": lambda: LearnedPositionalEmbedding(max_len, d_model),
             "rotary": nn.Identity, "none": nn.Identity}[positional]()
         self.encoder = TransformerEncoder(num_layers, d_model, num_heads, d_ff, dropout,
-                                          norm_first)
+                                          norm_first, residual=residual)
         if positional == "rotary":
             rope = RotaryEmbedding(d_model // num_heads)
             for layer in self.encoder.layers:
@@ -170,6 +172,9 @@ class TransformerClassifier(nn.Module):
                              need_weights=False)
         if self.cls is not None:
             return self.head(h[:, 0])
+        if self.pooling == "last":  # the output at the last real token (e.g. a query)
+            last = keep[:, 0].sum(1).clamp_min(1) - 1
+            return self.head(h[torch.arange(h.shape[0], device=h.device), last])
         w = keep.transpose(1, 2).to(h.dtype)  # (B, T, 1)
         pooled = (h * w).sum(1) / w.sum(1).clamp_min(1.0)
         return self.head(pooled)

@@ -58,7 +58,11 @@ CATALOG = [
                  "head patterns measured; an offline viewer; rollout, gradient×input, occlusion; "
                  "permuted attention; WEAT bias test; training energy",
                  quick="27 s", full="not yet measured"),
-    NotebookInfo("08", "08_depth.ipynb", "Impact of depth", "planned"),
+    NotebookInfo("08", "08_depth.ipynb", "Impact of depth",
+                 "multi-hop variable binding: accuracy against layers and the minimum depth per "
+                 "hop count; parameters and time per step against depth; residuals removed; "
+                 "post-LN vs pre-LN gradient norms and warm-up",
+                 quick="57 s", full="not yet measured"),
     NotebookInfo("09", "09_oov_tokenization.ipynb",
                  "Out-of-vocabulary words and subword tokenization",
                  "OOV rate vs vocabulary size and Zipf on Wikipedia; char/BPE/WordPiece/Unigram; "

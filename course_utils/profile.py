@@ -121,6 +121,23 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                      max_number=99999, mt_train=20000, mt_test=2000, mt_layers=2, mt_budget=120.0,
                      mt_target=0.99, state_lengths=[64, 256, 1024, 4096], eval_every=100),
     },
+    "08": {
+        "quick": dict(num_symbols=10, num_pairs=5, d_model=64, num_heads=4, hops=[1, 2],
+                      depths=[1, 2, 3], train_size=10000, test_size=1000, batch_size=256,
+                      max_steps=250, lr=5e-3, warmup=30, target=0.97, solved=0.9, eval_every=50,
+                      time_depths=[1, 2, 4, 8], time_batch=256, min_run_time=0.2, deep=6,
+                      residual_steps=100, residual_batch=64, grad_depths=[4, 8, 16],
+                      grad_batch=64, grad_draws=3, ln_depth=8, warmup_long=40, high_lr=3e-3,
+                      ln_steps=60, ln_batch=64),
+        "full": dict(num_symbols=16, num_pairs=8, d_model=128, num_heads=4, hops=[1, 2, 3, 4],
+                     depths=[1, 2, 4, 6, 8], train_size=40000, test_size=4000, batch_size=128,
+                     max_steps=5000, lr=1e-3, warmup=200, target=0.99, solved=0.9,
+                     eval_every=200, time_depths=[1, 2, 4, 8, 16], time_batch=512,
+                     min_run_time=0.5, deep=12, residual_steps=2000, residual_batch=128,
+                     grad_depths=[6, 12, 24, 48], grad_batch=128, grad_draws=8, ln_depth=12,
+                     warmup_long=400,
+                     high_lr=2e-3, ln_steps=2000, ln_batch=128),
+    },
 }
 
 

@@ -13,7 +13,7 @@ from torch import Tensor
 
 __all__ = ["Vocab", "TokenTask", "negation_sentiment", "order_task", "bag_of_words_ceiling",
            "arithmetic_sequences", "signal_word_task", "needle_task",
-           "first_token_recall"]
+           "first_token_recall", "pointer_chain_task"]
 
 PAD = "<pad>"
 
@@ -238,3 +238,41 @@ def first_token_recall(train_size: int, test_size: int, *, seed: int, distractor
     return TokenTask(vocab, x[:train_size], y[:train_size], x[train_size:], y[train_size:],
                      [f"v{i}" for i in range(num_values)],
                      f"recall the first of {1 + distractors} tokens")
+
+
+def pointer_chain_task(train_size: int, test_size: int, *, seed: int, hops: int,
+                       num_symbols: int = 16, num_pairs: int = 8) -> TokenTask:
+    """Multi-hop variable binding ("a=b; b=c; c=7; a?") with one token per assignment.
+
+    Each row holds ``num_pairs`` assignment tokens ``a=b`` (in random order) and ends with a
+    query token ``a?``. Following ``hops`` assignments from the query's symbol gives the label;
+    the other assignments form distractor chains over the remaining symbols. A single attention
+    layer can follow one assignment, so the depth needed grows with ``hops``; the order of the
+    assignment tokens carries no information (no positions needed).
+    Token ids: 0 pad, 1 + a·S + b for ``a=b``, 1 + S² + a for ``a?`` (S = ``num_symbols``).
+    """
+    if hops < 1 or num_pairs < hops or num_symbols < num_pairs + 1:
+        raise ValueError(f"need 1 <= hops <= num_pairs < num_symbols; got hops={hops}, "
+                         f"num_pairs={num_pairs}, num_symbols={num_symbols}")
+    S = num_symbols
+    itos = [PAD] + [f"{a}={b}" for a in range(S) for b in range(S)] + [f"{a}?" for a in range(S)]
+    vocab = Vocab(itos)
+    g = torch.Generator().manual_seed(seed)
+    n = train_size + test_size
+    x = torch.zeros(n, num_pairs + 1, dtype=torch.long)
+    y = torch.zeros(n, dtype=torch.long)
+    for r in range(n):
+        sym = torch.randperm(S, generator=g).tolist()
+        pairs = []
+        chain = sym[:hops + 1]                          # query → … → answer
+        pairs += [(chain[i], chain[i + 1]) for i in range(hops)]
+        # distractors: the other symbols, each assigned a random symbol (so they form chains too)
+        rest = sym[hops + 1:hops + 1 + num_pairs - hops]
+        rhs = torch.randint(S, (len(rest),), generator=g).tolist()
+        pairs += list(zip(rest, rhs))
+        order = torch.randperm(num_pairs, generator=g).tolist()
+        x[r, :num_pairs] = torch.tensor([1 + pairs[i][0] * S + pairs[i][1] for i in order])
+        x[r, num_pairs] = 1 + S * S + chain[0]
+        y[r] = chain[-1]
+    return TokenTask(vocab, x[:train_size], y[:train_size], x[train_size:], y[train_size:],
+                     [str(s) for s in range(S)], f"follow {hops} assignment(s) from the query")

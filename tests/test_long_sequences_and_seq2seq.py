@@ -9,7 +9,7 @@ from course_utils.efficient import (EfficientSelfAttention, LongSequenceClassifi
 from course_utils.models import TransformerClassifier
 from course_utils.seq2seq import (LSTMSeq2Seq, TransformerSeq2Seq, exact_match, greedy_decode,
                                   number_translation, number_words, seq2seq_loss)
-from course_utils.tasks import first_token_recall, needle_task
+from course_utils.tasks import first_token_recall, needle_task, pointer_chain_task
 from course_utils.timing import peak_memory
 from course_utils.training import batches, train
 
@@ -236,3 +236,53 @@ def test_exercise_checks_10_and_11(capsys):
         return torch.stack(out)
     assert ex.check_linear_attention_recurrence(recurrent)
     assert not ex.check_linear_attention_recurrence(lambda q, k, v: v)
+
+
+def test_pointer_chain_task_answers_follow_the_chain():
+    task = pointer_chain_task(200, 50, seed=0, hops=3, num_symbols=10, num_pairs=5)
+    S = 10
+    for x, y in zip(task.train_x, task.train_y):
+        pairs = [(int(t) - 1) // S for t in x[:-1]], [(int(t) - 1) % S for t in x[:-1]]
+        assign = dict(zip(*pairs))
+        assert len(assign) == 5                           # every left side is distinct
+        sym = int(x[-1]) - 1 - S * S
+        for _ in range(3):
+            sym = assign[sym]
+        assert sym == int(y)
+    with pytest.raises(ValueError, match="hops"):
+        pointer_chain_task(5, 5, seed=0, hops=6, num_symbols=10, num_pairs=5)
+
+
+def test_classifier_last_pooling_and_no_residual():
+    torch.manual_seed(0)
+    m = TransformerClassifier(12, 3, d_model=16, num_heads=2, pooling="last", positional="none")
+    x = torch.randint(1, 12, (2, 6))
+    x[1, 4:] = 0
+    out = m(x)
+    # the last real token decides: changing an earlier token changes it only through attention,
+    # changing padding changes nothing
+    x2 = x.clone(); x2[1, 5] = 0
+    torch.testing.assert_close(m(x2), out)
+    nores = TransformerClassifier(12, 3, d_model=16, num_heads=2, residual=False)
+    assert all(not layer.residual for layer in nores.encoder.layers)
+    with pytest.raises(ValueError, match="pooling"):
+        TransformerClassifier(12, 3, pooling="max")
+
+
+def test_exercise_checks_08():
+    from course_utils import exercises as ex
+
+    assert not ex.check_stack_parameters(None)
+    assert ex.check_stack_parameters(lambda L, d, V: V * d + L * (12 * d * d + 13 * d) + 2 * d + d * V + V)
+    assert not ex.check_stack_parameters(lambda L, d, V: L * 12 * d * d)
+
+    def pre(block, x):
+        h = block.norm1(x)
+        x = x + block.attn(h, h, h)
+        return x + block.ff(block.norm2(x))
+
+    def post(block, x):
+        x = block.norm1(x + block.attn(x, x, x))
+        return block.norm2(x + block.ff(x))
+    assert ex.check_pre_ln_block(pre)
+    assert not ex.check_pre_ln_block(post)
