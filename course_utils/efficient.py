@@ -134,12 +134,13 @@ def block_sparse_mask(n: int, block: int, *, window_blocks: int = 1, global_bloc
 
 def block_sparse_attention(q: Tensor, k: Tensor, v: Tensor, block: int, *,
                            window_blocks: int = 1, global_blocks: int = 1,
-                           random_blocks: int = 1, seed: int = 0) -> Tensor:
+                           random_blocks: int = 1, seed: int = 0, slab: int = 2048) -> Tensor:
     """BigBird-style attention computed block by block: each query block gathers only the key
     blocks its pattern selects (see :func:`block_sparse_tiles`), so cost grows as
     n · (selected blocks) · block. The global query blocks, which read everything, are computed
-    as dense rows (global_blocks · block × n). Returns ``(..., n, d_v)``; equal to full attention
-    under :func:`block_sparse_mask`."""
+    as dense rows (global_blocks · block × n); the others in slabs of about ``slab`` queries
+    (0: all at once). Returns ``(..., n, d_v)``; equal to full attention under
+    :func:`block_sparse_mask`."""
     _check_qkv(q, k, v)
     n, d = q.shape[-2], q.shape[-1]
     if n % block:
@@ -166,12 +167,16 @@ def block_sparse_attention(q: Tensor, k: Tensor, v: Tensor, block: int, *,
         sel = row.nonzero().squeeze(1)
         idx[i, :len(sel)], valid[i, :len(sel)] = sel, True
     idx, valid = idx.to(q.device), valid.to(q.device)
-    ks = kb[..., idx, :, :].flatten(-3, -2)                       # (..., nb', width·block, d)
-    vs = vb[..., idx, :, :].flatten(-3, -2)
-    scores = qb @ ks.transpose(-1, -2) / math.sqrt(d)             # (..., nb', block, width·block)
-    key_ok = valid.repeat_interleave(block, 1)[:, None, :]        # (nb', 1, width·block)
-    weights = torch.softmax(scores.masked_fill(~key_ok, float("-inf")), dim=-1)
-    out[..., g:, :] = (weights @ vs).reshape(*lead, n - g, -1)
+    # query blocks in slabs of about `slab` queries: the gathered keys stay in cache, time linear
+    per = max(1, slab // block) if slab > 0 else len(local)
+    for s in range(0, len(local), per):
+        e = min(len(local), s + per)
+        ks = kb[..., idx[s:e], :, :].flatten(-3, -2)              # (..., slab, width·block, d)
+        vs = vb[..., idx[s:e], :, :].flatten(-3, -2)
+        scores = qb[..., s:e, :, :] @ ks.transpose(-1, -2) / math.sqrt(d)
+        key_ok = valid[s:e].repeat_interleave(block, 1)[:, None, :]   # (slab, 1, width·block)
+        weights = torch.softmax(scores.masked_fill(~key_ok, float("-inf")), dim=-1)
+        out[..., g + s * block:g + e * block, :] = (weights @ vs).reshape(*lead, (e - s) * block, -1)
     return out
 
 

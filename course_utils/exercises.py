@@ -399,15 +399,18 @@ def check_pre_ln_block(fn: Callable | None) -> bool:
     torch.manual_seed(0)
     block = TransformerBlock(16, 4, norm_first=True).eval()
     x = torch.randn(2, 5, 16)
-    got = fn(block, x)
-    truth = block(x)
+    with torch.no_grad():
+        got = fn(block, x)
+        truth = block(x)
     if tuple(got.shape) != tuple(truth.shape):
         return _verdict(False, "", f"shape {tuple(got.shape)}, expected {tuple(truth.shape)}")
     err = float((got - truth).abs().max())
     post = TransformerBlock(16, 4, norm_first=False).eval()
     post.load_state_dict(block.state_dict())
+    with torch.no_grad():
+        is_post = float((got - post(x)).abs().max()) < 1e-5
     hint = (" That is the post-LN order: normalise after adding the residual, or before each "
-            "sub-layer?" if float((got - post(x)).abs().max()) < 1e-5 else
+            "sub-layer?" if is_post else
             " x + attn(LN₁(x)) first, then + ff(LN₂(·)).")
     return _verdict(err < 1e-5, "Equal to TransformerBlock(norm_first=True): the residual path "
                                 "x is never normalised, so gradients reach every layer intact.",

@@ -286,3 +286,12 @@ def test_exercise_checks_08():
         return block.norm2(x + block.ff(x))
     assert ex.check_pre_ln_block(pre)
     assert not ex.check_pre_ln_block(post)
+
+
+@pytest.mark.parametrize("slab", [16, 48, 0])
+def test_block_sparse_in_slabs_equals_one_pass(slab):
+    g = torch.Generator().manual_seed(2)
+    q, k, v = (torch.randn(2, 128, 8, generator=g, dtype=torch.float64) for _ in range(3))
+    ref = scaled_dot_product_attention(q, k, v, block_sparse_mask(128, 16, seed=1))[0]
+    torch.testing.assert_close(block_sparse_attention(q, k, v, 16, seed=1, slab=slab), ref,
+                               atol=1e-10, rtol=0)
