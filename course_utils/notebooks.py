@@ -62,7 +62,7 @@ CATALOG = [
                  "multi-hop variable binding: accuracy against layers and the minimum depth per "
                  "hop count; parameters and time per step against depth; residuals removed; "
                  "post-LN vs pre-LN gradient norms and warm-up",
-                 quick="57 s", full="not yet measured"),
+                 quick="49 s", full="not yet measured"),
     NotebookInfo("09", "09_oov_tokenization.ipynb",
                  "Out-of-vocabulary words and subword tokenization",
                  "OOV rate vs vocabulary size and Zipf on Wikipedia; char/BPE/WordPiece/Unigram; "
@@ -73,12 +73,12 @@ CATALOG = [
                  "time and peak memory to n = 16k for naive, fused SDPA, sliding window, "
                  "block-sparse and Linformer, slopes and crossovers; limits exact; error on "
                  "MiniLM's inputs; accuracy on a needle task and BBC News vs truncation",
-                 quick="55 s", full="not yet measured"),
+                 quick="52 s", full="not yet measured"),
     NotebookInfo("11", "11_transformers_vs_rnns.ipynb", "Transformers vs RNNs",
                  "equal parameter and time budgets: first-token recall against L, BBC and "
                  "sentiment, EN→FR number translation with Bahdanau attention and alignments; "
                  "speed; constant RNN state vs KV cache; linear attention as an RNN",
-                 quick="56 s", full="not yet measured"),
+                 quick="52 s", full="not yet measured"),
 ]
 
 

@@ -123,7 +123,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "08": {
         "quick": dict(num_symbols=10, num_pairs=5, d_model=64, num_heads=4, hops=[1, 2],
-                      depths=[1, 2, 3], train_size=10000, test_size=1000, batch_size=256,
+                      depths=[1, 2], train_size=10000, test_size=1000, batch_size=256,
                       max_steps=250, lr=5e-3, warmup=30, target=0.97, solved=0.9, eval_every=50,
                       time_depths=[1, 2, 4, 8], time_batch=256, min_run_time=0.2, deep=6,
                       residual_steps=100, residual_batch=64, grad_depths=[4, 8, 16],
