@@ -1,0 +1,51 @@
+"""course_utils.vision: patch embedding, ViT, CNN, the digits loader."""
+import pytest
+import torch
+
+from course_utils.models import count_parameters
+from course_utils.training import accuracy, batches, train
+from course_utils.vision import PatchEmbedding, SmallCNN, VisionTransformer, digits
+
+
+def test_digits_load_offline():
+    x, y = digits()
+    assert x.shape == (1797, 1, 8, 8) and y.shape == (1797,)
+    assert float(x.min()) == 0.0 and float(x.max()) == 1.0
+    assert sorted(set(y.tolist())) == list(range(10))
+
+
+def test_patch_embedding_equals_a_strided_convolution():
+    torch.manual_seed(0)
+    pe = PatchEmbedding(8, 2, 3, 5)
+    conv = torch.nn.Conv2d(3, 5, kernel_size=2, stride=2)
+    with torch.no_grad():
+        conv.weight.copy_(pe.proj.weight.view(5, 3, 2, 2))
+        conv.bias.copy_(pe.proj.bias)
+    x = torch.randn(4, 3, 8, 8)
+    ref = conv(x).flatten(2).transpose(1, 2)                      # (B, 16, 5), row-major patches
+    torch.testing.assert_close(pe(x), ref, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="multiple of patch"):
+        PatchEmbedding(8, 3, 1, 4)
+    with pytest.raises(ValueError, match=r"\(B, 3, 8, 8\)"):
+        pe(torch.randn(4, 1, 8, 8))
+
+
+def test_vit_and_cnn_shapes_and_sizes():
+    vit = VisionTransformer(8, 2, 1, 10, d_model=32, num_heads=4, num_layers=2)
+    cnn = SmallCNN(8, 1, 10, width=16)
+    x = torch.rand(3, 1, 8, 8)
+    assert vit(x).shape == (3, 10) and cnn(x).shape == (3, 10)
+    assert count_parameters(vit) > 0 and count_parameters(cnn) > 0
+    with pytest.raises(ValueError, match="even"):
+        SmallCNN(7)
+
+
+@pytest.mark.parametrize("model_cls", [VisionTransformer, SmallCNN])
+def test_both_models_learn_digits(model_cls):
+    torch.manual_seed(0)
+    x, y = digits()
+    model = model_cls()
+    train(model, batches(x[:1200], y[:1200], batch_size=64,
+                         generator=torch.Generator().manual_seed(0)),
+          steps=400, lr=3e-3, progress=False)
+    assert accuracy(model, x[1200:], y[1200:]) > 0.8
