@@ -294,13 +294,16 @@ class CausalLM(nn.Module):
 
     ``forward(tokens (B, T)) -> logits (B, T, vocab)``: every position predicts the next token
     in one pass, under a causal mask (teacher forcing). :meth:`generate` then writes one token
-    at a time, with or without a key-value cache.
+    at a time, with or without a key-value cache. ``store_attention=False`` runs PyTorch's
+    ``scaled_dot_product_attention`` and keeps no weights (faster to train).
     """
 
     def __init__(self, vocab_size: int, d_model: int = 64, num_heads: int = 4,
-                 num_layers: int = 2, max_len: int = 512, d_ff: int | None = None):
+                 num_layers: int = 2, max_len: int = 512, d_ff: int | None = None,
+                 store_attention: bool = True):
         super().__init__()
         self.vocab_size, self.max_len = vocab_size, max_len
+        self.store_attention = store_attention  # False: PyTorch's SDPA, no weights kept
         self.embed = nn.Embedding(vocab_size, d_model)
         self.pos = LearnedPositionalEmbedding(max_len, d_model)
         self.blocks = nn.ModuleList(TransformerBlock(d_model, num_heads, d_ff, norm_first=True)
@@ -314,7 +317,7 @@ class CausalLM(nn.Module):
         mask = torch.ones(T, T, dtype=torch.bool, device=tokens.device).tril()
         h = self.pos(self.embed(tokens))
         for block in self.blocks:
-            h = block(h, mask=mask)
+            h = block(h, mask=mask, need_weights=self.store_attention)
         return self.head(self.norm(h))
 
     def step(self, tokens: Tensor, cache: KVCache | None) -> tuple[Tensor, KVCache]:

@@ -63,3 +63,15 @@ def test_masked_lm_learns_to_fill_in_from_context():
     assert sum(hist.losses[-20:]) / 20 < 0.5 * sum(hist.losses[:20]) / 20
     with pytest.raises(ValueError, match="T <= 16"):
         model(torch.zeros(2, 17, dtype=torch.long))
+
+
+def test_causal_lm_fused_path_equals_the_stored_weights_path():
+    from course_utils.models import CausalLM
+
+    torch.manual_seed(0)
+    a = CausalLM(20, d_model=16, num_heads=2, num_layers=2, max_len=12)
+    b = CausalLM(20, d_model=16, num_heads=2, num_layers=2, max_len=12, store_attention=False)
+    b.load_state_dict(a.state_dict())
+    x = torch.randint(0, 20, (3, 12))
+    torch.testing.assert_close(b(x), a(x), atol=1e-5, rtol=0)
+    assert all(block.attention_weights is None for block in b.blocks)
