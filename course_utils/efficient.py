@@ -12,10 +12,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .attention import scaled_dot_product_attention
+from .models import FeedForward
 
 __all__ = ["sliding_window_attention", "sliding_window_mask", "block_sparse_attention",
-           "block_sparse_mask", "block_sparse_tiles", "linformer_attention", "LinformerSelfAttention", "ATTENTION_KINDS",
-           "EfficientSelfAttention", "LongSequenceClassifier"]
+           "block_sparse_mask", "block_sparse_tiles", "linformer_attention", "ATTENTION_KINDS",
+           "EfficientSelfAttention", "LinformerSelfAttention", "LongSequenceClassifier"]
 
 
 def _check_qkv(q: Tensor, k: Tensor, v: Tensor) -> None:
@@ -191,31 +192,6 @@ def linformer_attention(q: Tensor, k: Tensor, v: Tensor, E: Tensor, F_: Tensor) 
     return scaled_dot_product_attention(q, E @ k, F_ @ v)[0]
 
 
-class LinformerSelfAttention(nn.Module):
-    """Multi-head self-attention with learned Linformer projections of length ``proj``.
-
-    ``forward(x (B, n, d_model)) -> (B, n, d_model)``, for sequences of exactly ``seq_len``.
-    """
-
-    def __init__(self, d_model: int, num_heads: int, seq_len: int, proj: int):
-        super().__init__()
-        if d_model % num_heads:
-            raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}")
-        self.h, self.seq_len = num_heads, seq_len
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.out = nn.Linear(d_model, d_model)
-        self.E = nn.Parameter(torch.randn(proj, seq_len) / math.sqrt(seq_len))
-        self.F = nn.Parameter(torch.randn(proj, seq_len) / math.sqrt(seq_len))
-
-    def forward(self, x: Tensor) -> Tensor:
-        B, n, D = x.shape
-        if n != self.seq_len:
-            raise ValueError(f"Linformer projections were built for n={self.seq_len}, got {n}")
-        q, k, v = self.qkv(x).view(B, n, 3, self.h, D // self.h).permute(2, 0, 3, 1, 4)
-        out = linformer_attention(q, k, v, self.E, self.F)        # (B, H, n, D/H)
-        return self.out(out.transpose(1, 2).reshape(B, n, D))
-
-
 ATTENTION_KINDS = ("full", "sliding", "block_sparse", "linformer")
 
 
@@ -265,6 +241,17 @@ class EfficientSelfAttention(nn.Module):
         return self.out(out.transpose(1, 2).reshape(B, n, D))
 
 
+class LinformerSelfAttention(EfficientSelfAttention):
+    """Multi-head self-attention with learned Linformer projections of length ``proj``:
+    :class:`EfficientSelfAttention` with ``kind="linformer"``.
+
+    ``forward(x (B, n, d_model)) -> (B, n, d_model)``, for sequences of exactly ``seq_len``.
+    """
+
+    def __init__(self, d_model: int, num_heads: int, seq_len: int, proj: int):
+        super().__init__(d_model, num_heads, "linformer", seq_len, proj=proj)
+
+
 class LongSequenceClassifier(nn.Module):
     """A pre-LN encoder for long inputs with a pluggable attention pattern.
 
@@ -302,8 +289,7 @@ class LongSequenceClassifier(nn.Module):
                                             global_tokens=[0] if global_cls else None, block=block, proj=proj,
                                             seed=seed),
                 norm2=nn.LayerNorm(d_model),
-                ff=nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(),
-                                 nn.Linear(4 * d_model, d_model)))))
+                ff=FeedForward(d_model, 4 * d_model))))
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, num_classes)
 

@@ -18,6 +18,7 @@ from .attention import MultiHeadAttention, causal_mask
 from .models import FeedForward, TransformerEncoder
 from .positional import SinusoidalPositionalEncoding
 from .tasks import PAD, Vocab
+from .tokenization import encode_batch
 
 __all__ = ["BOS", "EOS", "number_words", "TranslationData", "number_translation",
            "TransformerSeq2Seq", "LSTMSeq2Seq", "seq2seq_loss", "greedy_decode", "exact_match"]
@@ -49,10 +50,7 @@ class TranslationData:
 
 
 def _pad(rows: list[list[int]]) -> Tensor:
-    out = torch.zeros(len(rows), max(map(len, rows)), dtype=torch.long)
-    for i, r in enumerate(rows):
-        out[i, :len(r)] = torch.tensor(r)
-    return out
+    return encode_batch(rows, max(map(len, rows)))
 
 
 def number_translation(train_size: int, test_size: int, *, seed: int, max_number: int = 9999,
