@@ -51,7 +51,12 @@ CATALOG = [
                  "LSTM loop; 1 vs 2 threads; teacher forcing vs generation, KV cache; DDP with "
                  "torchrun, gradients equal, all-reduce cost",
                  quick="37 s", full="not yet measured"),
-    NotebookInfo("06", "06_scaling.ipynb", "Scaling: data, parameters, heads", "planned"),
+    NotebookInfo("06", "06_scaling.ipynb", "Scaling: data, parameters, heads",
+                 "char-level LM on BBC News: power laws in parameters and data with fitted "
+                 "exponents, overfitting, heads at fixed width, fixed FLOPs vs fixed seconds and "
+                 "Chinchilla; ViT vs CNN on digits; causal vs masked LM; MiniLM fine-tuned vs "
+                 "from scratch",
+                 quick="68 s", full="not yet measured"),
     NotebookInfo("07", "07_attention_visualization.ipynb",
                  "Attention visualization and interpretability",
                  "every layer and head of a trained model and of pretrained MiniLM (offline); "

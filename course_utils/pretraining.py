@@ -7,14 +7,21 @@ Token ids are ``(B, T)`` long tensors. Targets use ``IGNORE`` (-100, PyTorch's
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .models import TransformerEncoder
+from .positional import LearnedPositionalEmbedding
+from .training import train
 
-__all__ = ["IGNORE", "CharCorpus", "char_corpus", "random_windows", "mlm_mask", "MaskedLM"]
+__all__ = ["IGNORE", "CharCorpus", "char_corpus", "random_windows", "mlm_mask", "MaskedLM",
+           "OBJECTIVES", "lm_batch", "lm_loss", "evaluate_lm", "LMRun", "train_lm"]
+
+OBJECTIVES = ("causal", "masked")
 
 IGNORE = -100
 
@@ -46,14 +53,18 @@ class CharCorpus:
         return "".join(self.itos[i] if i > 2 else "" if i == 0 else "?" for i in ids)
 
 
-def char_corpus(texts: list[str], *, val_fraction: float = 0.1, min_count: int = 20
-                ) -> CharCorpus:
+def char_corpus(texts: list[str], *, val_fraction: float = 0.1, min_count: int = 20,
+                seed: int | None = None) -> CharCorpus:
     """Lower-cased characters of ``texts``; the last ``val_fraction`` of the *documents* are
-    held out (so validation text is unseen text, not interleaved lines). Characters seen fewer
-    than ``min_count`` times in training become ``<unk>``."""
+    held out (so validation text is unseen text, not interleaved lines). With ``seed`` the
+    documents are shuffled first (needed when ``texts`` are sorted, e.g. by class). Characters
+    seen fewer than ``min_count`` times in training become ``<unk>``."""
     if not 0 < val_fraction < 1 or len(texts) < 2:
         raise ValueError(f"need >= 2 texts and 0 < val_fraction < 1, got {len(texts)} texts, "
                          f"val_fraction={val_fraction}")
+    if seed is not None:
+        order = torch.randperm(len(texts), generator=torch.Generator().manual_seed(seed))
+        texts = [texts[i] for i in order.tolist()]
     cut = max(1, min(len(texts) - 1, round(len(texts) * (1 - val_fraction))))
     train_text = "\n".join(t.lower() for t in texts[:cut])
     val_text = "\n".join(t.lower() for t in texts[cut:])
@@ -110,7 +121,7 @@ class MaskedLM(nn.Module):
         super().__init__()
         self.vocab_size, self.max_len = vocab_size, max_len
         self.embed = nn.Embedding(vocab_size, d_model)
-        self.pos = nn.Parameter(torch.randn(1, max_len, d_model) * 0.02)
+        self.pos = LearnedPositionalEmbedding(max_len, d_model)  # as CausalLM's
         self.encoder = TransformerEncoder(num_layers, d_model, num_heads)
         self.head = nn.Linear(d_model, vocab_size)
 
@@ -118,5 +129,121 @@ class MaskedLM(nn.Module):
         if tokens.dim() != 2 or tokens.shape[1] > self.max_len:
             raise ValueError(f"tokens must be (B, T <= {self.max_len}), got "
                              f"{tuple(tokens.shape)}")
-        h = self.embed(tokens) + self.pos[:, :tokens.shape[1]]
+        h = self.pos(self.embed(tokens))
         return self.head(self.encoder(h, need_weights=False))
+
+
+# ---- Training language models -----------------------------------------------------------------
+def lm_batch(data: Tensor, batch_size: int, length: int, *, objective: str = "causal",
+             vocab_size: int | None = None, mask_id: int = 2,
+             generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """One batch ``(inputs (B, length), targets (B, length))`` of random windows of ``data``.
+    ``causal``: targets are the next tokens. ``masked``: inputs are masked as in BERT
+    (:func:`mlm_mask`) and targets are ``IGNORE`` except at the chosen positions."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    x, y = random_windows(data, batch_size, length, generator)
+    if objective == "causal":
+        return x, y
+    if vocab_size is None:
+        raise ValueError("the masked objective needs vocab_size (for the 10 % random tokens)")
+    return mlm_mask(x, mask_id=mask_id, vocab_size=vocab_size, generator=generator)
+
+
+def lm_loss(model: nn.Module, inputs: Tensor, targets: Tensor) -> Tensor:
+    """Mean cross-entropy (nats) of ``model(inputs) (B, T, V)`` over positions whose target is
+    not ``IGNORE``: next-token loss for a causal model, masked-token loss for a masked one."""
+    logits = model(inputs)
+    if logits.shape[:2] != targets.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} do not match targets "
+                         f"{tuple(targets.shape)}")
+    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
+
+
+@torch.no_grad()
+def evaluate_lm(model: nn.Module, inputs: Tensor, targets: Tensor, batch_size: int = 256
+                ) -> tuple[float, float]:
+    """``(loss, accuracy)`` over the scored (non-``IGNORE``) positions of fixed windows,
+    in eval mode (restored after)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total, correct, count = 0.0, 0, 0
+    for i in range(0, inputs.shape[0], batch_size):
+        logits = model(inputs[i:i + batch_size].to(device)).cpu()
+        y = targets[i:i + batch_size]
+        scored = y != IGNORE
+        total += float(F.cross_entropy(logits[scored], y[scored], reduction="sum"))
+        correct += int((logits[scored].argmax(-1) == y[scored]).sum())
+        count += int(scored.sum())
+    model.train(was_training)
+    if count == 0:
+        raise ValueError("no scored positions to evaluate (every target is IGNORE)")
+    return total / count, correct / count
+
+
+@dataclass
+class LMRun:
+    """A language-model run evaluated along the way (index 0 is the untrained model): after
+    ``steps[i]`` optimiser steps the model has seen ``tokens[i]`` training tokens in ``seconds[i]`` of training (time spent
+    evaluating excluded). Losses (nats per scored token) and accuracy are measured on fixed
+    windows of the training data and of the held-out data."""
+
+    steps: list[int] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+
+    def at_seconds(self, budget: float) -> int:
+        """Index of the last evaluation reached within ``budget`` seconds of training."""
+        if budget < 0:
+            raise ValueError(f"budget must be >= 0 seconds, got {budget}")
+        return max(i for i, s in enumerate(self.seconds) if s <= budget)
+
+    def at_flops(self, budget: float, flops_per_step: float) -> int:
+        """Index of the last evaluation reached within ``budget`` training FLOPs, for a model
+        that costs ``flops_per_step`` per optimiser step."""
+        if budget < 0 or flops_per_step <= 0:
+            raise ValueError(f"need budget >= 0 and flops_per_step > 0, got {budget}, "
+                             f"{flops_per_step}")
+        return max(i for i, s in enumerate(self.steps) if s * flops_per_step <= budget)
+
+
+def train_lm(model: nn.Module, train_data: Tensor, val_data: Tensor, *, steps: int,
+             batch_size: int, length: int, objective: str = "causal", lr: float = 3e-3,
+             warmup_steps: int = 0, eval_every: int = 50, eval_windows: int = 64,
+             mask_id: int = 2, seed: int = 0, max_seconds: float | None = None) -> LMRun:
+    """Train a causal or masked language model on random windows of ``train_data`` (1-D ids)
+    with the course's :func:`~course_utils.training.train` (AdamW, clipping at 1, constant
+    learning rate after a linear warm-up), evaluating every ``eval_every`` steps on
+    ``eval_windows`` fixed windows of ``train_data`` and of ``val_data``."""
+    vocab = getattr(model, "vocab_size", None)
+    gen = torch.Generator().manual_seed(seed)
+    fixed = torch.Generator().manual_seed(seed + 1)
+    kw = dict(objective=objective, vocab_size=vocab, mask_id=mask_id)
+    eval_train = lm_batch(train_data, eval_windows, length, generator=fixed, **kw)
+    eval_val = lm_batch(val_data, eval_windows, length, generator=fixed, **kw)
+
+    def stream() -> Iterator[tuple[Tensor, Tensor]]:
+        while True:
+            yield lm_batch(train_data, batch_size, length, generator=gen, **kw)
+
+    run = LMRun()
+
+    def evaluate() -> float:
+        run.train_loss.append(evaluate_lm(model, *eval_train)[0])
+        loss, acc = evaluate_lm(model, *eval_val)
+        run.val_loss.append(loss)
+        run.val_accuracy.append(acc)
+        return -loss
+
+    evaluate()  # step 0: the untrained model
+    hist = train(model, stream(), steps=steps, lr=lr, warmup_steps=warmup_steps,
+                 model_loss=lm_loss, eval_fn=evaluate, eval_every=eval_every,
+                 max_seconds=max_seconds, progress=False)
+    run.steps = [0] + hist.eval_steps
+    run.tokens = [s * batch_size * length for s in run.steps]
+    run.seconds = [0.0] + hist.eval_seconds
+    return run

@@ -27,6 +27,7 @@ class History:
     grad_norms: list[float] = field(default_factory=list)  # before clipping
     eval_steps: list[int] = field(default_factory=list)
     eval_metrics: list[float] = field(default_factory=list)
+    eval_seconds: list[float] = field(default_factory=list)  # training time so far, evals excluded
     stopped_at_target: bool = False
     stopped_at_time: bool = False
     seconds: float = 0.0
@@ -83,7 +84,8 @@ def train(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], *, steps: int
       clipping is recorded in ``History.grad_norms``.
     - ``warmup_steps``: linear learning-rate warm-up from 0.
     - ``eval_fn`` is called every ``eval_every`` steps and at the end; with ``target`` the run
-      stops as soon as ``eval_fn() >= target``.
+      stops as soon as ``eval_fn() >= target``. ``History.eval_seconds`` holds the training
+      time at each evaluation, time spent evaluating excluded.
     - ``model_loss(model, x, y)``: when the loss is not ``loss_fn(model(x), y)`` (e.g. a
       sequence-to-sequence model fed both source and target); replaces ``loss_fn``.
     - ``max_seconds``: a wall-clock budget; training stops after the first step that ends past
@@ -103,6 +105,7 @@ def train(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], *, steps: int
     hist = History()
     data_iter = iter(data)
     start = time.perf_counter()
+    in_eval = 0.0  # seconds spent in eval_fn
     model.train()
     bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False, mininterval=0.5)
     for step in bar:
@@ -136,7 +139,10 @@ def train(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], *, steps: int
         hist.stopped_at_time = out_of_time
         last = step == steps - 1 or out_of_time
         if eval_fn is not None and ((step + 1) % eval_every == 0 or last):
+            hist.eval_seconds.append(time.perf_counter() - start - in_eval)
+            t_eval = time.perf_counter()
             metric = eval_fn()
+            in_eval += time.perf_counter() - t_eval
             model.train()
             hist.eval_steps.append(step + 1)
             hist.eval_metrics.append(metric)

@@ -295,3 +295,28 @@ def test_block_sparse_in_slabs_equals_one_pass(slab):
     ref = scaled_dot_product_attention(q, k, v, block_sparse_mask(128, 16, seed=1))[0]
     torch.testing.assert_close(block_sparse_attention(q, k, v, 16, seed=1, slab=slab), ref,
                                atol=1e-10, rtol=0)
+
+
+def test_exercise_checks_of_notebook_06():
+    import math
+
+    from course_utils import exercises as ex
+
+    assert not ex.check_compute_optimal(None)
+    assert ex.check_compute_optimal(lambda C: (math.sqrt(C / 120), 20 * math.sqrt(C / 120)))
+    assert not ex.check_compute_optimal(lambda C: (math.sqrt(C / 6), math.sqrt(C / 6)))
+
+    def patchify(x, p):
+        B, C, H, W = x.shape
+        return (x.reshape(B, C, H // p, p, W // p, p).permute(0, 2, 4, 1, 3, 5)
+                .reshape(B, (H // p) * (W // p), C * p * p))
+
+    def channels_last(x, p):
+        B, C, H, W = x.shape
+        return (x.reshape(B, C, H // p, p, W // p, p).permute(0, 2, 4, 3, 5, 1)
+                .reshape(B, (H // p) * (W // p), C * p * p))
+
+    assert not ex.check_patchify(None)
+    assert ex.check_patchify(patchify)
+    assert not ex.check_patchify(channels_last)
+    assert not ex.check_patchify(lambda x, p: x.flatten(1))

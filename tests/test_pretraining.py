@@ -75,3 +75,124 @@ def test_causal_lm_fused_path_equals_the_stored_weights_path():
     x = torch.randint(0, 20, (3, 12))
     torch.testing.assert_close(b(x), a(x), atol=1e-5, rtol=0)
     assert all(block.attention_weights is None for block in b.blocks)
+
+
+# ---- training language models (notebook 06) -----------------------------------------------------
+from course_utils.models import CausalLM  # noqa: E402
+from course_utils.pretraining import LMRun, evaluate_lm, lm_batch, lm_loss, train_lm  # noqa: E402
+
+
+def test_char_corpus_seed_shuffles_documents_reproducibly():
+    texts = ["ab " * (5 + 10 * i) for i in range(10)]            # documents of distinct lengths
+    plain = char_corpus(texts, val_fraction=0.2, min_count=1)
+    a = char_corpus(texts, val_fraction=0.2, min_count=1, seed=1)
+    b = char_corpus(texts, val_fraction=0.2, min_count=1, seed=1)
+    assert torch.equal(a.val, b.val) and torch.equal(a.train, b.train)
+    assert plain.val.numel() == len("ab " * 85 + "\n" + "ab " * 95)   # the last two, unshuffled
+    assert a.val.numel() != plain.val.numel()                    # seed 1 holds out two others
+    assert a.train.numel() + a.val.numel() == plain.train.numel() + plain.val.numel()
+
+
+def test_lm_batch_causal_and_masked():
+    data = torch.arange(3, 103)
+    g = torch.Generator().manual_seed(0)
+    x, y = lm_batch(data, 4, 10, generator=g)
+    assert x.shape == y.shape == (4, 10) and torch.equal(y, x + 1)
+    x, y = lm_batch(data, 64, 10, objective="masked", vocab_size=103, generator=g)
+    scored = y != IGNORE
+    assert 0.05 < scored.float().mean() < 0.25
+    assert bool((x[scored & (x != 2)] >= 3).all())                      # replacements are regular ids
+    with pytest.raises(ValueError, match="objective"):
+        lm_batch(data, 4, 10, objective="prefix")
+    with pytest.raises(ValueError, match="vocab_size"):
+        lm_batch(data, 4, 10, objective="masked")
+
+
+def test_lm_loss_and_evaluate_name_their_errors():
+    model = CausalLM(10, d_model=8, num_heads=2, num_layers=1, max_len=8)
+    x = torch.randint(0, 10, (2, 8))
+    with pytest.raises(ValueError, match="do not match"):
+        lm_loss(model, x, x[:, :4])
+    with pytest.raises(ValueError, match="no scored positions"):
+        evaluate_lm(model, x, torch.full_like(x, IGNORE))
+    loss, acc = evaluate_lm(model, x, x)
+    assert loss > 0 and 0 <= acc <= 1
+
+
+@pytest.mark.parametrize("objective", ["causal", "masked"])
+def test_train_lm_learns_and_records_tokens_time_and_losses(objective):
+    torch.manual_seed(0)
+    text = torch.tensor(([3, 4, 5, 6, 7] * 400))                        # a periodic "language"
+    cls = CausalLM if objective == "causal" else MaskedLM
+    model = cls(8, d_model=16, num_heads=2, num_layers=1, max_len=16)
+    run = train_lm(model, text[:1500], text[1500:], steps=150, batch_size=16, length=16,
+                   objective=objective, lr=1e-2, eval_every=50, seed=0)
+    assert isinstance(run, LMRun)
+    assert run.steps == [0, 50, 100, 150]
+    assert run.tokens == [s * 16 * 16 for s in run.steps]
+    assert run.seconds[0] == 0.0 and run.seconds == sorted(run.seconds)
+    assert run.val_loss[-1] < 0.5 * run.val_loss[0]
+    assert run.val_accuracy[-1] > 0.8
+    assert run.at_seconds(run.seconds[2]) == 2 and run.at_seconds(0.0) == 0
+    assert run.at_flops(100 * 1000.0, 1000.0) == 2 and run.at_flops(49.0, 1.0) == 0
+    with pytest.raises(ValueError, match="budget"):
+        run.at_seconds(-1.0)
+
+
+def test_masked_lm_uses_the_course_learned_positions():
+    from course_utils.positional import LearnedPositionalEmbedding
+
+    model = MaskedLM(10, d_model=8, num_heads=2, num_layers=1, max_len=12)
+    assert isinstance(model.pos, LearnedPositionalEmbedding)
+    assert float(model.pos.embedding.weight.std()) > 0.5                 # N(0, 1): positions visible
+
+
+# ---- MiniLM rebuilt from the course's blocks ------------------------------------------------------
+def test_bert_encoder_with_minilm_weights_equals_hugging_face():
+    from course_utils.pretrained import BertEncoder, load_minilm
+
+    hf, tok = load_minilm()
+    texts = ["The Bank of England raised interest rates.", "Short one.",
+             "Attention is all you need, the 2017 paper said."]
+    enc = tok(texts, return_tensors="pt", padding=True)
+    ours = BertEncoder.from_minilm(6).eval()
+    with torch.no_grad():
+        ref = hf(**enc).last_hidden_state
+        out = ours(enc["input_ids"], enc["attention_mask"])
+    real = enc["attention_mask"].bool()
+    assert (out - ref)[real].abs().max() < 1e-4
+    two = BertEncoder.from_minilm(2)
+    assert len(two.layers) == 2
+    with pytest.raises(ValueError, match="6 layers"):
+        BertEncoder.from_minilm(7)
+
+
+def test_trimmed_vocabulary_changes_nothing_and_remap_checks_ids():
+    from course_utils.pretrained import BertEncoder, remap_ids
+
+    ids = torch.tensor([[101, 7592, 2088, 102], [101, 2088, 2088, 102]])
+    keep = torch.unique(ids)
+    full = BertEncoder.from_minilm(1).eval()
+    small = BertEncoder.from_minilm(1, keep).eval()
+    assert small.word.num_embeddings == 4
+    with torch.no_grad():
+        assert torch.equal(full(ids), small(remap_ids(ids, keep)))
+    with pytest.raises(ValueError, match="not in keep_ids"):
+        remap_ids(torch.tensor([[101, 999]]), keep)
+    with pytest.raises(ValueError, match="sorted"):
+        BertEncoder.from_minilm(1, torch.tensor([5, 3]))
+    with pytest.raises(ValueError, match="token ids must lie"):
+        small(torch.tensor([[0, 4]]))
+
+
+def test_bert_classifier_ignores_padding_and_random_init_is_bert_like():
+    from course_utils.pretrained import BertClassifier, BertEncoder
+
+    torch.manual_seed(0)
+    enc = BertEncoder(vocab_size=50, d_model=32, num_heads=4, num_layers=2, d_ff=64, max_len=16)
+    assert abs(float(enc.layers[0].attn.q_proj.weight.std()) - 0.02) < 0.005
+    model = BertClassifier(enc, 3).eval()
+    x = torch.tensor([[5, 6, 7, 8]])
+    padded = torch.tensor([[5, 6, 7, 8, 0, 0, 0]])
+    with torch.no_grad():
+        torch.testing.assert_close(model(padded), model(x), atol=1e-5, rtol=0)

@@ -101,3 +101,22 @@ def test_accuracy_restores_training_mode():
     x, y = _separable(16)
     acc = accuracy(model, x, y, batch_size=5)
     assert 0 <= acc <= 1 and model.training
+
+
+def test_eval_seconds_exclude_time_spent_evaluating():
+    import time
+
+    x, y = _separable()
+    model = nn.Linear(4, 2)
+
+    def slow_eval():
+        time.sleep(0.05)
+        return 0.0
+
+    hist = train(model, batches(x, y, batch_size=32), steps=20, eval_fn=slow_eval, eval_every=5,
+                 progress=False)
+    assert hist.eval_steps == [5, 10, 15, 20]
+    assert hist.eval_seconds == sorted(hist.eval_seconds)
+    # four evaluations slept 0.2 s in all; none of it is counted as training time
+    assert hist.seconds - hist.eval_seconds[-1] >= 0.15
+    assert hist.eval_seconds[-1] < 0.15
