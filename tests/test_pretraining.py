@@ -144,7 +144,7 @@ def test_masked_lm_uses_the_course_learned_positions():
 
     model = MaskedLM(10, d_model=8, num_heads=2, num_layers=1, max_len=12)
     assert isinstance(model.pos, LearnedPositionalEmbedding)
-    assert float(model.pos.embedding.weight.std()) > 0.5                 # N(0, 1): positions visible
+    assert float(model.pos.embedding.weight.detach().std()) > 0.5                 # N(0, 1): positions visible
 
 
 # ---- MiniLM rebuilt from the course's blocks ------------------------------------------------------
@@ -190,7 +190,7 @@ def test_bert_classifier_ignores_padding_and_random_init_is_bert_like():
 
     torch.manual_seed(0)
     enc = BertEncoder(vocab_size=50, d_model=32, num_heads=4, num_layers=2, d_ff=64, max_len=16)
-    assert abs(float(enc.layers[0].attn.q_proj.weight.std()) - 0.02) < 0.005
+    assert abs(float(enc.layers[0].attn.q_proj.weight.detach().std()) - 0.02) < 0.005
     model = BertClassifier(enc, 3).eval()
     x = torch.tensor([[5, 6, 7, 8]])
     padded = torch.tensor([[5, 6, 7, 8, 0, 0, 0]])
