@@ -14,11 +14,20 @@ from .attention import MultiHeadAttention, padding_mask
 from .positional import (LearnedPositionalEmbedding, RotaryEmbedding,
                          SinusoidalPositionalEncoding)
 
-__all__ = ["FeedForward", "TransformerBlock", "TransformerEncoder", "TransformerClassifier",
+__all__ = ["masked_mean", "FeedForward", "TransformerBlock", "TransformerEncoder", "TransformerClassifier",
            "RNNClassifier", "BagOfWordsClassifier", "LoopLSTM", "CausalLM", "count_parameters",
            "parameter_breakdown", "to_torch_encoder_layer", "POSITIONAL_KINDS"]
 
 POSITIONAL_KINDS = ("sinusoidal", "learned", "rotary", "none")
+
+
+def masked_mean(h: Tensor, keep: Tensor) -> Tensor:
+    """Mean of ``h (B, T, d)`` over the positions where ``keep (B, T)`` is true: ``(B, d)``.
+    A row with nothing kept gives zeros (never a division by zero)."""
+    if keep.shape != h.shape[:2]:
+        raise ValueError(f"keep {tuple(keep.shape)} does not match h {tuple(h.shape)}")
+    w = keep.unsqueeze(-1).to(h.dtype)
+    return (h * w).sum(1) / w.sum(1).clamp_min(1.0)
 
 
 class FeedForward(nn.Module):
@@ -175,9 +184,7 @@ class TransformerClassifier(nn.Module):
         if self.pooling == "last":  # the output at the last real token (e.g. a query)
             last = keep[:, 0].sum(1).clamp_min(1) - 1
             return self.head(h[torch.arange(h.shape[0], device=h.device), last])
-        w = keep.transpose(1, 2).to(h.dtype)  # (B, T, 1)
-        pooled = (h * w).sum(1) / w.sum(1).clamp_min(1.0)
-        return self.head(pooled)
+        return self.head(masked_mean(h, keep[:, 0]))
 
 
 class RNNClassifier(nn.Module):
@@ -206,8 +213,7 @@ class RNNClassifier(nn.Module):
         out, _ = self.rnn(self.embed(tokens))  # (B, T, hidden)
         real = tokens != self.pad_id
         if self.pooling == "mean":
-            w = real.unsqueeze(-1).to(out.dtype)
-            return self.head((out * w).sum(1) / w.sum(1).clamp_min(1.0))
+            return self.head(masked_mean(out, real))
         last = (real.sum(1) - 1).clamp_min(0)  # (B,)
         return self.head(out[torch.arange(tokens.shape[0]), last])
 
@@ -227,9 +233,7 @@ class BagOfWordsClassifier(nn.Module):
 
     def forward(self, tokens: Tensor) -> Tensor:
         _check_tokens(tokens, self.vocab_size)
-        w = (tokens != self.pad_id).unsqueeze(-1).float()
-        pooled = (self.embed(tokens) * w).sum(1) / w.sum(1).clamp_min(1.0)
-        return self.mlp(pooled)
+        return self.mlp(masked_mean(self.embed(tokens), tokens != self.pad_id))
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:

@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from .models import masked_mean
+
 __all__ = ["MINILM_HUB_NAME", "minilm_path", "load_pretrained", "load_minilm",
            "load_minilm_tokenizer", "Attentions",
            "attention_maps", "sentence_embeddings", "minilm_weights", "minilm_fast_tokenizer",
@@ -106,8 +108,7 @@ def sentence_embeddings(model, tokenizer, texts: list[str], batch_size: int = 64
         enc = tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True,
                         truncation=True, max_length=128)
         hidden = model(**enc).last_hidden_state  # (B, T, H)
-        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+        pooled = masked_mean(hidden, enc["attention_mask"].bool())
         chunks.append(torch.nn.functional.normalize(pooled, dim=-1))
     return torch.cat(chunks)
 
@@ -251,6 +252,4 @@ class BertClassifier(torch.nn.Module):
 
     def forward(self, tokens: Tensor) -> Tensor:
         keep = tokens != self.pad_id
-        h = self.encoder(tokens, keep)
-        w = keep.unsqueeze(-1).to(h.dtype)
-        return self.head((h * w).sum(1) / w.sum(1).clamp_min(1.0))
+        return self.head(masked_mean(self.encoder(tokens, keep), keep))

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .attention import MultiHeadAttention, causal_mask
-from .models import FeedForward, TransformerEncoder
+from .models import FeedForward, TransformerEncoder, masked_mean
 from .positional import SinusoidalPositionalEncoding
 from .tasks import PAD, Vocab
 from .tokenization import encode_batch
@@ -159,7 +159,7 @@ class LSTMSeq2Seq(nn.Module):
         keep = src != 0                                                  # (B, S)
         enc, _ = self.encoder(self.src_embed(src))                       # (B, S, 2h)
         enc = enc * keep[..., None]
-        mean = enc.sum(1) / keep.sum(1, keepdim=True).clamp_min(1)
+        mean = masked_mean(enc, keep)
         h, c = torch.tanh(self.init(mean)).chunk(2, dim=-1)
         keys = self.w_h(enc)                                             # (B, S, h)
         emb = self.tgt_embed(tgt_in)                                     # (B, T, d)

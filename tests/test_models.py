@@ -114,3 +114,15 @@ def test_parameter_breakdown_sums_to_total():
     frozen = nn.Linear(3, 3)
     frozen.weight.requires_grad_(False)
     assert count_parameters(frozen) == 3 and count_parameters(frozen, trainable_only=False) == 12
+
+
+def test_masked_mean_ignores_padding_and_names_bad_shapes():
+    from course_utils.models import masked_mean
+
+    h = torch.arange(12.0).reshape(1, 4, 3).repeat(2, 1, 1)            # (2, 4, 3)
+    keep = torch.tensor([[True, True, False, False], [False, False, False, False]])
+    out = masked_mean(h, keep)
+    torch.testing.assert_close(out[0], h[0, :2].mean(0))
+    torch.testing.assert_close(out[1], torch.zeros(3))                   # nothing kept: zeros, no NaN
+    with pytest.raises(ValueError, match="does not match"):
+        masked_mean(h, keep[:, :3])
