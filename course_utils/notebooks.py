@@ -56,7 +56,7 @@ CATALOG = [
                  "exponents, overfitting, heads at fixed width, fixed FLOPs vs fixed seconds and "
                  "Chinchilla; ViT vs CNN on digits; causal vs masked LM; MiniLM fine-tuned vs "
                  "from scratch",
-                 quick="68 s", full="not yet measured"),
+                 quick="75 s", full="not yet measured"),
     NotebookInfo("07", "07_attention_visualization.ipynb",
                  "Attention visualization and interpretability",
                  "every layer and head of a trained model and of pretrained MiniLM (offline); "
