@@ -18,12 +18,14 @@ from .models import TransformerEncoder
 from .positional import LearnedPositionalEmbedding
 from .training import train
 
-__all__ = ["IGNORE", "CharCorpus", "char_corpus", "random_windows", "mlm_mask", "MaskedLM",
+__all__ = ["IGNORE", "PAD_ID", "UNK_ID", "MASK_ID", "CharCorpus", "char_corpus", "random_windows",
+           "mlm_mask", "MaskedLM",
            "OBJECTIVES", "lm_batch", "lm_loss", "evaluate_lm", "LMRun", "train_lm"]
 
 OBJECTIVES = ("causal", "masked")
 
 IGNORE = -100
+PAD_ID, UNK_ID, MASK_ID = 0, 1, 2   # CharCorpus's special ids; regular tokens start at 3
 
 
 @dataclass
@@ -40,17 +42,17 @@ class CharCorpus:
 
     @property
     def mask_id(self) -> int:
-        return 2
+        return MASK_ID
 
     def __len__(self) -> int:
         return len(self.itos)
 
     def encode(self, text: str) -> Tensor:
-        return torch.tensor([self.stoi.get(c, 1) for c in text], dtype=torch.long)
+        return torch.tensor([self.stoi.get(c, UNK_ID) for c in text], dtype=torch.long)
 
     def decode(self, ids) -> str:
         ids = ids.tolist() if isinstance(ids, Tensor) else ids
-        return "".join(self.itos[i] if i > 2 else "" if i == 0 else "?" for i in ids)
+        return "".join(self.itos[i] if i > MASK_ID else "" if i == PAD_ID else "?" for i in ids)
 
 
 def char_corpus(texts: list[str], *, val_fraction: float = 0.1, min_count: int = 20,
@@ -70,7 +72,8 @@ def char_corpus(texts: list[str], *, val_fraction: float = 0.1, min_count: int =
     val_text = "\n".join(t.lower() for t in texts[cut:])
     counts = Counter(train_text)
     chars = [c for c, n in counts.most_common() if n >= min_count]
-    corpus = CharCorpus(["<pad>", "<unk>", "<mask>"] + chars, torch.empty(0), torch.empty(0))
+    specials = ["<pad>", "<unk>", "<mask>"]                          # PAD_ID, UNK_ID, MASK_ID
+    corpus = CharCorpus(specials + chars, torch.empty(0), torch.empty(0))
     corpus.train, corpus.val = corpus.encode(train_text), corpus.encode(val_text)
     return corpus
 
@@ -89,7 +92,7 @@ def random_windows(data: Tensor, batch_size: int, length: int,
 
 
 def mlm_mask(tokens: Tensor, *, mask_id: int, vocab_size: int, rate: float = 0.15,
-             first_regular_id: int = 3, generator: torch.Generator | None = None
+             first_regular_id: int = MASK_ID + 1, generator: torch.Generator | None = None
              ) -> tuple[Tensor, Tensor]:
     """BERT's masking (Devlin et al. 2019): choose ``rate`` of the positions; of those, 80 %
     become ``mask_id``, 10 % a random regular token (ids ≥ ``first_regular_id``) and 10 % stay
@@ -101,7 +104,7 @@ def mlm_mask(tokens: Tensor, *, mask_id: int, vocab_size: int, rate: float = 0.1
         raise ValueError(f"no regular tokens: first_regular_id={first_regular_id}, "
                          f"vocab_size={vocab_size}")
     u = torch.rand(tokens.shape, generator=generator)
-    chosen = (u < rate) & (tokens != 0)
+    chosen = (u < rate) & (tokens != PAD_ID)
     what = torch.rand(tokens.shape, generator=generator)
     random_ids = torch.randint(first_regular_id, vocab_size, tokens.shape, generator=generator)
     inputs = tokens.clone()
@@ -135,7 +138,7 @@ class MaskedLM(nn.Module):
 
 # ---- Training language models -----------------------------------------------------------------
 def lm_batch(data: Tensor, batch_size: int, length: int, *, objective: str = "causal",
-             vocab_size: int | None = None, mask_id: int = 2,
+             vocab_size: int | None = None, mask_id: int = MASK_ID,
              generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
     """One batch ``(inputs (B, length), targets (B, length))`` of random windows of ``data``.
     ``causal``: targets are the next tokens. ``masked``: inputs are masked as in BERT
@@ -185,8 +188,8 @@ def evaluate_lm(model: nn.Module, inputs: Tensor, targets: Tensor, batch_size: i
 @dataclass
 class LMRun:
     """A language-model run evaluated along the way (index 0 is the untrained model): after
-    ``steps[i]`` optimiser steps the model has seen ``tokens[i]`` training tokens in ``seconds[i]`` of training (time spent
-    evaluating excluded). Losses (nats per scored token) and accuracy are measured on fixed
+    ``steps[i]`` optimiser steps the model has seen ``tokens[i]`` training tokens in
+    ``seconds[i]`` of training (time spent evaluating excluded). Losses (nats per scored token) and accuracy are measured on fixed
     windows of the training data and of the held-out data."""
 
     steps: list[int] = field(default_factory=list)
@@ -214,7 +217,7 @@ class LMRun:
 def train_lm(model: nn.Module, train_data: Tensor, val_data: Tensor, *, steps: int,
              batch_size: int, length: int, objective: str = "causal", lr: float = 3e-3,
              warmup_steps: int = 0, eval_every: int = 50, eval_windows: int = 64,
-             mask_id: int = 2, seed: int = 0, max_seconds: float | None = None) -> LMRun:
+             mask_id: int = MASK_ID, seed: int = 0, max_seconds: float | None = None) -> LMRun:
     """Train a causal or masked language model on random windows of ``train_data`` (1-D ids)
     with the course's :func:`~course_utils.training.train` (AdamW, clipping at 1, constant
     learning rate after a linear warm-up), evaluating every ``eval_every`` steps on

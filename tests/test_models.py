@@ -126,3 +126,38 @@ def test_masked_mean_ignores_padding_and_names_bad_shapes():
     torch.testing.assert_close(out[1], torch.zeros(3))                   # nothing kept: zeros, no NaN
     with pytest.raises(ValueError, match="does not match"):
         masked_mean(h, keep[:, :3])
+
+
+def test_classifier_last_pooling_and_no_residual():
+    torch.manual_seed(0)
+    m = TransformerClassifier(12, 3, d_model=16, num_heads=2, pooling="last", positional="none")
+    x = torch.randint(1, 12, (2, 6))
+    x[1, 4:] = 0
+    out = m(x)
+    # the last real token decides: changing an earlier token changes it only through attention,
+    # changing padding changes nothing
+    x2 = x.clone(); x2[1, 5] = 0
+    torch.testing.assert_close(m(x2), out)
+    nores = TransformerClassifier(12, 3, d_model=16, num_heads=2, residual=False)
+    assert all(not layer.residual for layer in nores.encoder.layers)
+    with pytest.raises(ValueError, match="pooling"):
+        TransformerClassifier(12, 3, pooling="max")
+
+
+def test_exercise_checks_08():
+    from course_utils import exercises as ex
+
+    assert not ex.check_stack_parameters(None)
+    assert ex.check_stack_parameters(lambda L, d, V: V * d + L * (12 * d * d + 13 * d) + 2 * d + d * V + V)
+    assert not ex.check_stack_parameters(lambda L, d, V: L * 12 * d * d)
+
+    def pre(block, x):
+        h = block.norm1(x)
+        x = x + block.attn(h, h, h)
+        return x + block.ff(block.norm2(x))
+
+    def post(block, x):
+        x = block.norm1(x + block.attn(x, x, x))
+        return block.norm2(x + block.ff(x))
+    assert ex.check_pre_ln_block(pre)
+    assert not ex.check_pre_ln_block(post)

@@ -196,3 +196,13 @@ def test_bert_classifier_ignores_padding_and_random_init_is_bert_like():
     padded = torch.tensor([[5, 6, 7, 8, 0, 0, 0]])
     with torch.no_grad():
         torch.testing.assert_close(model(padded), model(x), atol=1e-5, rtol=0)
+
+
+def test_exercise_check_compute_optimal():
+    import math
+
+    from course_utils import exercises as ex
+
+    assert not ex.check_compute_optimal(None)
+    assert ex.check_compute_optimal(lambda C: (math.sqrt(C / 120), 20 * math.sqrt(C / 120)))
+    assert not ex.check_compute_optimal(lambda C: (math.sqrt(C / 6), math.sqrt(C / 6)))

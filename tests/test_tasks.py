@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from course_utils.tasks import (FILLER, Vocab, bag_of_words_ceiling, negation_sentiment,
-                                order_task)
+                                order_task, pointer_chain_task)
 
 
 def test_negation_task_is_seeded():
@@ -68,3 +68,18 @@ def test_task_argument_errors():
         negation_sentiment(1, 1, seed=0, min_len=3, max_len=3)
     with pytest.raises(ValueError, match="room"):
         order_task(1, 1, seed=0, seq_len=1)
+
+
+def test_pointer_chain_task_answers_follow_the_chain():
+    task = pointer_chain_task(200, 50, seed=0, hops=3, num_symbols=10, num_pairs=5)
+    S = 10
+    for x, y in zip(task.train_x, task.train_y):
+        pairs = [(int(t) - 1) // S for t in x[:-1]], [(int(t) - 1) % S for t in x[:-1]]
+        assign = dict(zip(*pairs))
+        assert len(assign) == 5                           # every left side is distinct
+        sym = int(x[-1]) - 1 - S * S
+        for _ in range(3):
+            sym = assign[sym]
+        assert sym == int(y)
+    with pytest.raises(ValueError, match="hops"):
+        pointer_chain_task(5, 5, seed=0, hops=6, num_symbols=10, num_pairs=5)

@@ -49,3 +49,22 @@ def test_both_models_learn_digits(model_cls):
                          generator=torch.Generator().manual_seed(0)),
           steps=400, lr=3e-3, progress=False)
     assert accuracy(model, x[1200:], y[1200:]) > 0.8
+
+
+def test_exercise_check_patchify():
+    from course_utils import exercises as ex
+
+    def patchify(x, p):
+        B, C, H, W = x.shape
+        return (x.reshape(B, C, H // p, p, W // p, p).permute(0, 2, 4, 1, 3, 5)
+                .reshape(B, (H // p) * (W // p), C * p * p))
+
+    def channels_last(x, p):
+        B, C, H, W = x.shape
+        return (x.reshape(B, C, H // p, p, W // p, p).permute(0, 2, 4, 3, 5, 1)
+                .reshape(B, (H // p) * (W // p), C * p * p))
+
+    assert not ex.check_patchify(None)
+    assert ex.check_patchify(patchify)
+    assert not ex.check_patchify(channels_last)
+    assert not ex.check_patchify(lambda x, p: x.flatten(1))
