@@ -12,6 +12,9 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="execute the notebooks and write build/report.html")
     run.add_argument("--profile", choices=["quick", "full"], default=None,
                      help="run profile (default: full on CUDA, quick elsewhere)")
+    run.add_argument("--smoke", action="store_true",
+                     help="the full profile's sizes, loops cut to a step or two, claims reported "
+                          "but not judged; records each notebook's peak memory")
     run.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers, e.g. 02 03")
     run.add_argument("--seed", type=int, default=None, help="COURSE_SEED for every notebook")
     run.add_argument("--out", default="build", help="output folder (default: build)")
@@ -25,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         from .runner import run_course
 
         return run_course(profile=args.profile, only=args.only, seed=args.seed, out=args.out,
-                          notebooks=args.notebooks, timeout=args.timeout)
+                          notebooks=args.notebooks, timeout=args.timeout, smoke=args.smoke)
     from .notebooks import (README_END, README_START, find_notebooks, notebook_problems,
                             notebooks_dir, readme_table, sync_notebook, sync_readme)
 

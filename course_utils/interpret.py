@@ -43,9 +43,11 @@ def _embedding_module(model):
 
 
 def gradient_x_input(model, tokens: Tensor, target: int | Tensor | None = None) -> Tensor:
-    """Gradient × input per token: ``(B, T)``, the sum over features of
-    ∂logit_target/∂e · e at each token's embedding e. ``target`` defaults to the prediction."""
+    """Gradient × input per token: ``(B, T)`` on the CPU, the sum over features of
+    ∂logit_target/∂e · e at each token's embedding e. ``target`` defaults to the prediction.
+    ``tokens`` ``(B, T)`` may live anywhere: they are moved to the model's device."""
     emb = _embedding_module(model)
+    tokens = tokens.to(emb.weight.device)
     captured = {}
 
     def hook(_module, _inputs, output):
@@ -59,7 +61,7 @@ def gradient_x_input(model, tokens: Tensor, target: int | Tensor | None = None) 
         logits = model(tokens)
         if target is None:
             target = logits.argmax(-1)
-        target = torch.as_tensor(target).expand(tokens.shape[0])
+        target = torch.as_tensor(target, device=tokens.device).expand(tokens.shape[0])
         logits.gather(1, target[:, None]).sum().backward()
         e = captured["e"]
         scores = (e.grad * e).sum(-1).detach()
@@ -67,29 +69,32 @@ def gradient_x_input(model, tokens: Tensor, target: int | Tensor | None = None) 
         handle.remove()
         model.zero_grad(set_to_none=True)
         model.train(was_training)
-    return scores.masked_fill(tokens == getattr(model, "pad_id", 0), 0.0)
+    return scores.masked_fill(tokens == getattr(model, "pad_id", 0), 0.0).cpu()
 
 
 @torch.no_grad()
 def occlusion(model, tokens: Tensor, target: int | Tensor | None = None) -> Tensor:
-    """Leave-one-token-out importance ``(B, T)``: the drop in the target class's probability
-    when that token is removed (the rest shift left, padding fills the end)."""
+    """Leave-one-token-out importance ``(B, T)`` on the CPU: the drop in the target class's
+    probability when that token is removed (the rest shift left, padding fills the end).
+    ``tokens`` ``(B, T)`` are moved to the model's device."""
+    tokens = tokens.to(next(model.parameters()).device)
     was_training = model.training
     model.eval()
     pad = getattr(model, "pad_id", 0)
     probs = model(tokens).softmax(-1)
     if target is None:
         target = probs.argmax(-1)
-    target = torch.as_tensor(target).expand(tokens.shape[0])
+    target = torch.as_tensor(target, device=tokens.device).expand(tokens.shape[0])
     base = probs.gather(1, target[:, None]).squeeze(1)
     B, T = tokens.shape
-    scores = torch.zeros(B, T)
+    scores = torch.zeros(B, T, device=tokens.device)
     for t in range(T):
-        removed = torch.cat([tokens[:, :t], tokens[:, t + 1:], torch.full((B, 1), pad)], dim=1)
+        removed = torch.cat([tokens[:, :t], tokens[:, t + 1:],
+                             torch.full((B, 1), pad, device=tokens.device)], dim=1)
         p = model(removed).softmax(-1).gather(1, target[:, None]).squeeze(1)
         scores[:, t] = base - p
     model.train(was_training)
-    return scores.masked_fill(tokens == pad, 0.0)
+    return scores.masked_fill(tokens == pad, 0.0).cpu()
 
 
 def rank_correlation(a: Tensor, b: Tensor) -> float:

@@ -32,58 +32,58 @@ CATALOG = [
     NotebookInfo("01", "01_introduction.ipynb", "Introduction to Transformers",
                  "path length counted (RNN vs attention), an encoder block built and counted, "
                  "our block equals PyTorch's, a transformer beats bag-of-words on negation",
-                 quick="24 s", full="not yet measured"),
+                 quick="24 s", full="not yet run on a GPU; smoke run: 0.5 GiB peak"),
     NotebookInfo("02", "02_self_attention.ipynb", "Self-attention mechanism",
                  "Q, K, V by hand, why divide by √d_k (entropy and gradients measured), masks, "
                  "multi-head attention equal to PyTorch, a classifier and what it attends to",
-                 quick="31 s", full="not yet measured"),
+                 quick="36 s", full="not yet run on a GPU; smoke run: 1.9 GiB peak"),
     NotebookInfo("03", "03_positional_encoding.ipynb", "Positional encoding",
                  "permutation equivariance shown, sinusoidal shift property verified, "
                  "learned and rotary positions, chance without positions, length generalisation",
-                 quick="21 s", full="not yet measured"),
+                 quick="25 s", full="not yet run on a GPU; smoke run: 0.7 GiB peak"),
     NotebookInfo("04", "04_complexity.ipynb", "Computational complexity vs RNNs",
                  "Vaswani et al.'s Table 1 measured (FLOPs counted, sequential ops and path "
                  "lengths counted); attention vs LSTM in n and d: FLOPs, time, peak memory and "
                  "slopes; naive vs fused SDPA memory; vanishing gradients",
-                 quick="32 s", full="not yet measured"),
+                 quick="37 s", full="not yet run on a GPU; smoke run: 2.6 GiB peak"),
     NotebookInfo("05", "05_parallelization.ipynb", "Parallelization",
                  "sequential steps counted; training throughput of a transformer, fused LSTM and "
                  "LSTM loop; 1 vs 2 threads; teacher forcing vs generation, KV cache; DDP with "
                  "torchrun, gradients equal, all-reduce cost",
-                 quick="37 s", full="not yet measured"),
+                 quick="38 s", full="not yet run on a GPU; smoke run: 3.9 GiB peak"),
     NotebookInfo("06", "06_scaling.ipynb", "Scaling: data, parameters, heads",
                  "char-level LM on BBC News: power laws in parameters and data with fitted "
                  "exponents, overfitting, heads at fixed width, fixed FLOPs vs fixed seconds and "
                  "Chinchilla; ViT vs CNN on digits; causal vs masked LM; MiniLM fine-tuned vs "
                  "from scratch",
-                 quick="75 s", full="not yet measured"),
+                 quick="97 s", full="not yet run on a GPU; smoke run: 5.1 GiB peak"),
     NotebookInfo("07", "07_attention_visualization.ipynb",
                  "Attention visualization and interpretability",
                  "every layer and head of a trained model and of pretrained MiniLM (offline); "
                  "head patterns measured; an offline viewer; rollout, gradient×input, occlusion; "
                  "permuted attention; WEAT bias test; training energy",
-                 quick="27 s", full="not yet measured"),
+                 quick="30 s", full="not yet run on a GPU; smoke run: 0.8 GiB peak"),
     NotebookInfo("08", "08_depth.ipynb", "Impact of depth",
                  "multi-hop variable binding: accuracy against layers and the minimum depth per "
                  "hop count; parameters and time per step against depth; residuals removed; "
                  "post-LN vs pre-LN gradient norms and warm-up",
-                 quick="49 s", full="not yet measured"),
+                 quick="62 s", full="not yet run on a GPU; smoke run: 1.2 GiB peak"),
     NotebookInfo("09", "09_oov_tokenization.ipynb",
                  "Out-of-vocabulary words and subword tokenization",
                  "OOV rate vs vocabulary size and Zipf on Wikipedia; char/BPE/WordPiece/Unigram; "
                  "BPE from scratch equals tokenizers; [UNK] vs byte-level BPE; GRU and "
                  "transformer, word vs subword, on unseen words",
-                 quick="51 s", full="not yet measured"),
+                 quick="56 s", full="not yet run on a GPU; smoke run: 1.2 GiB peak"),
     NotebookInfo("10", "10_long_sequences.ipynb", "Long sequences: sparse, Longformer, Linformer",
                  "time and peak memory to n = 16k for naive, fused SDPA, sliding window, "
                  "block-sparse and Linformer, slopes and crossovers; limits exact; error on "
                  "MiniLM's inputs; accuracy on a needle task and BBC News vs truncation",
-                 quick="52 s", full="not yet measured"),
+                 quick="77 s", full="not yet run on a GPU; smoke run: 8.6 GiB peak"),
     NotebookInfo("11", "11_transformers_vs_rnns.ipynb", "Transformers vs RNNs",
                  "equal parameter and time budgets: first-token recall against L, BBC and "
                  "sentiment, EN→FR number translation with Bahdanau attention and alignments; "
                  "speed; constant RNN state vs KV cache; linear attention as an RNN",
-                 quick="52 s", full="not yet measured"),
+                 quick="61 s", full="not yet run on a GPU; smoke run: 1.1 GiB peak"),
 ]
 
 

@@ -88,28 +88,36 @@ class Attentions:
 
 
 @torch.no_grad()
+def _device_of(model) -> torch.device:
+    """Where a model's weights live (CPU for a model without parameters)."""
+    param = next(iter(getattr(model, "parameters", lambda: iter(()))()), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
 def attention_maps(model, tokenizer, text: str, max_length: int = 64) -> Attentions:
-    """Run ``text`` through a BERT-style model; return its tokens and attentions (L, H, T, T)."""
+    """Run ``text`` through a BERT-style model on its device; return its tokens and attentions
+    (L, H, T, T) on the CPU."""
     enc = tokenizer(text, return_tensors="pt", truncation=True, max_length=max_length)
-    out = model(**enc, output_attentions=True)
+    out = model(**enc.to(_device_of(model)), output_attentions=True)
     if not out.attentions or out.attentions[0] is None:
         raise RuntimeError("the model returned no attention weights: load it with "
                            "attn_implementation='eager'")
-    weights = torch.stack([a[0] for a in out.attentions])  # (L, H, T, T)
+    weights = torch.stack([a[0] for a in out.attentions]).detach().cpu()  # (L, H, T, T)
     return Attentions(tokenizer.convert_ids_to_tokens(enc["input_ids"][0]), weights)
 
 
 @torch.no_grad()
 def sentence_embeddings(model, tokenizer, texts: list[str], batch_size: int = 64) -> Tensor:
-    """Mean-pooled, L2-normalised sentence embeddings ``(N, hidden)``: how
-    all-MiniLM-L6-v2 is meant to be used (sentence-transformers' pooling)."""
+    """Mean-pooled, L2-normalised sentence embeddings ``(N, hidden)`` on the CPU: how
+    all-MiniLM-L6-v2 is meant to be used (sentence-transformers' pooling). The model runs on
+    its own device."""
     chunks = []
     for i in range(0, len(texts), batch_size):
         enc = tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True,
-                        truncation=True, max_length=128)
+                        truncation=True, max_length=128).to(_device_of(model))
         hidden = model(**enc).last_hidden_state  # (B, T, H)
         pooled = masked_mean(hidden, enc["attention_mask"].bool())
-        chunks.append(torch.nn.functional.normalize(pooled, dim=-1))
+        chunks.append(torch.nn.functional.normalize(pooled, dim=-1).cpu())
     return torch.cat(chunks)
 
 

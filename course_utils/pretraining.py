@@ -14,9 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .claims import smoke_run
 from .models import TransformerEncoder
 from .positional import LearnedPositionalEmbedding
-from .training import train
+from .training import SMOKE_EVAL_ROWS, train
 
 __all__ = ["IGNORE", "PAD_ID", "UNK_ID", "MASK_ID", "CharCorpus", "char_corpus", "random_windows",
            "mlm_mask", "MaskedLM",
@@ -167,10 +168,13 @@ def lm_loss(model: nn.Module, inputs: Tensor, targets: Tensor) -> Tensor:
 def evaluate_lm(model: nn.Module, inputs: Tensor, targets: Tensor, batch_size: int = 256
                 ) -> tuple[float, float]:
     """``(loss, accuracy)`` over the scored (non-``IGNORE``) positions of fixed windows,
-    in eval mode (restored after)."""
+    in eval mode (restored after). In a smoke run only the first ``SMOKE_EVAL_ROWS`` windows
+    are evaluated."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
+    if smoke_run():
+        inputs, targets = inputs[:SMOKE_EVAL_ROWS], targets[:SMOKE_EVAL_ROWS]
     total, correct, count = 0.0, 0, 0
     for i in range(0, inputs.shape[0], batch_size):
         logits = model(inputs[i:i + batch_size].to(device)).cpu()

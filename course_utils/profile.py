@@ -2,9 +2,19 @@
 
 ``quick`` is for CPUs (CI, laptops): every notebook finishes in under a minute on 2 cores.
 ``full`` is for a GPU (Colab): larger models, more steps, more points on every curve.
-The profile is chosen automatically (``full`` when CUDA is present) and overridden with
-``COURSE_PROFILE=quick|full``. ``COURSE_SEED`` sets the seed (default 0) and
-``COURSE_DEVICE`` forces a device (``cpu``, ``cuda``).
+``quick`` is the default everywhere until the full profile has passed on a GPU
+(:data:`FULL_PROFILE_PASSED_ON_GPU`); ``COURSE_PROFILE=quick|full`` chooses. ``COURSE_SEED`` sets
+the seed (default 0) and ``COURSE_DEVICE`` forces a device (``cpu``, ``cuda``).
+
+``COURSE_SMOKE=1`` (``python -m course_utils run --smoke``) runs the full profile's sizes with
+every training loop and timing cut to a step or two and no claim judged: it proves that the
+full profile builds every model and tensor at its real shape, and measures its peak memory,
+without a GPU.
+
+Threads are chosen here, not inherited: on a CPU the course runs torch with
+:func:`course_threads` intra-op threads (1 unless ``COURSE_THREADS`` says otherwise). The
+models are small, and with two threads every tiny op waits for the slower one: when another
+program keeps one core busy, two threads made notebooks 15–50x slower, one thread did not.
 """
 from __future__ import annotations
 
@@ -17,7 +27,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from .claims import smoke_run
+
 PROFILES = ("quick", "full")
+
+# Becomes True once every notebook has passed the full profile on a GPU; until then a CUDA
+# device gets the quick profile by default too (the header of each notebook says how to ask for
+# the full one).
+FULL_PROFILE_PASSED_ON_GPU = False
 
 # Sizes per notebook, per profile. A notebook reads its sizes from here and nowhere else.
 _SIZES: dict[str, dict[str, dict[str, Any]]] = {
@@ -129,7 +146,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "11": {
         "quick": dict(lengths=[8, 16, 64, 256], num_values=10, recall_train=4000, recall_test=500,
-                      recall_budget=2.5, d_model=64, num_heads=4, batch_size=32,
+                      recall_budget=3.0, d_model=64, num_heads=4, batch_size=32,
                       doc_words=128, test_docs=400, vocab_size=8000, clf_budget=2.5,
                       sentiment_train=4000, sentiment_test=2000,
                       max_number=9999, mt_train=3000, mt_test=500, mt_layers=1, mt_budget=5.0,
@@ -161,6 +178,19 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+# Smoke-run overrides on top of the full sizes: how long loops run and how many test examples
+# whole-test-set analyses walk through, never a model's or a batch's shape (tests/test_profile.py
+# checks). The course's own loops are cut centrally: training.train takes SMOKE_STEPS steps,
+# accuracy() and evaluate_lm() read SMOKE_EVAL_ROWS rows, timing.measure() makes one call.
+_SMOKE: dict[str, dict[str, Any]] = {
+    "02": dict(test_size=500),           # attention read off every negated test sentence
+    "04": dict(count_max=2048),          # FLOPs counted op by op through an n-step LSTM loop
+    "05": dict(gen_new=32),              # tokens generated one forward pass at a time, uncached
+    "07": dict(test_size=100, corr_examples=100),   # occlusion: one forward pass per token
+    "08": dict(grad_draws=1),            # gradient norms averaged over random draws
+}
+
+
 @dataclass(frozen=True)
 class Profile:
     """The run profile of one notebook: its name, device, seed and sizes.
@@ -178,15 +208,21 @@ class Profile:
     def is_quick(self) -> bool:
         return self.name == "quick"
 
+    @property
+    def smoke(self) -> bool:
+        """A smoke run: the full profile's sizes, loops cut to a step or two, nothing judged."""
+        return smoke_run()
+
     def seed_everything(self, offset: int = 0) -> int:
         """Seed Python, NumPy and torch with ``seed + offset``; return that seed."""
         return seed_everything(self.seed + offset)
 
     def describe(self) -> str:
-        sizes = ", ".join(f"{k}={v}" for k, v in vars(self.sizes).items())
-        return (f"profile={self.name} device={self.device} seed={self.seed} "
-                f"torch={torch.__version__} threads={torch.get_num_threads()}"
-                + (f"\nsizes: {sizes}" if sizes else ""))
+        """One line: profile, device, threads, seed, torch (the sizes are in ``P.sizes``)."""
+        threads = torch.get_num_threads()
+        return (f"profile {self.name}{' (smoke run)' if self.smoke else ''} · {self.device} · "
+                f"{threads} thread{'s' if threads != 1 else ''} · seed {self.seed} · "
+                f"torch {torch.__version__}")
 
 
 def seed_everything(seed: int) -> int:
@@ -206,11 +242,35 @@ def _default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def course_threads(device: torch.device | None = None) -> int:
+    """The intra-op threads torch uses for this course: ``COURSE_THREADS`` if set, else 1 on a
+    CPU (small ops cannot stall on a busy core) and torch's own choice next to a GPU. A smoke
+    run, whose ops are full-size and which times nothing, uses up to 4 cores."""
+    raw = os.environ.get("COURSE_THREADS", "").strip()
+    if raw:
+        try:
+            n = int(raw)
+        except ValueError:
+            raise ValueError(f"COURSE_THREADS={raw!r} is not an integer") from None
+        if n < 1:
+            raise ValueError(f"COURSE_THREADS must be >= 1, got {n}")
+        return n
+    if smoke_run():   # full-size ops and nothing timed: every core helps (1.4x faster on 06)
+        return min(4, os.cpu_count() or 1)
+    device = device or _default_device()
+    return 1 if device.type == "cpu" else torch.get_num_threads()
+
+
 def profile_name() -> str:
-    """``COURSE_PROFILE`` if set, else ``full`` on CUDA and ``quick`` elsewhere."""
+    """``COURSE_PROFILE`` if set (``full`` in a smoke run), else ``quick``; ``full`` on CUDA
+    once :data:`FULL_PROFILE_PASSED_ON_GPU`."""
     name = os.environ.get("COURSE_PROFILE", "").strip().lower()
+    if smoke_run():
+        if name and name != "full":
+            raise ValueError(f"a smoke run uses the full profile's sizes; COURSE_PROFILE={name!r}")
+        return "full"
     if not name:
-        return "full" if _default_device().type == "cuda" else "quick"
+        return "full" if FULL_PROFILE_PASSED_ON_GPU and _default_device().type == "cuda" else "quick"
     if name not in PROFILES:
         raise ValueError(f"COURSE_PROFILE={name!r} is not one of {PROFILES}")
     return name
@@ -235,12 +295,16 @@ def get_profile(notebook: str | None = None, *, seed_now: bool = True) -> Profil
     if notebook is not None:
         if notebook not in _SIZES:
             raise KeyError(f"no sizes for notebook {notebook!r}; known: {sorted(_SIZES)}")
-        sizes = dict(_SIZES[notebook][name])
-    prof = Profile(name=name, device=_default_device(), seed=seed_from_env(),
+        sizes = notebook_sizes(notebook, name, smoke=smoke_run())
+    device = _default_device()
+    torch.set_num_threads(course_threads(device))
+    prof = Profile(name=name, device=device, seed=seed_from_env(),
                    sizes=SimpleNamespace(**sizes), notebook=notebook)
     if seed_now:
         prof.seed_everything()
-    from . import claims  # late import: claims does not need the profile
+    from . import claims, machine  # late import: claims does not need the profile
+
+    machine.install_cell_hook()
 
     claims.record_run_info(profile=prof.name, device=str(prof.device), seed=prof.seed,
                            torch=torch.__version__, threads=torch.get_num_threads(),
@@ -248,6 +312,10 @@ def get_profile(notebook: str | None = None, *, seed_now: bool = True) -> Profil
     return prof
 
 
-def notebook_sizes(notebook: str, profile: str) -> dict[str, Any]:
-    """The sizes of one notebook in one profile (for tests and the README)."""
-    return dict(_SIZES[notebook][profile])
+def notebook_sizes(notebook: str, profile: str, *, smoke: bool = False) -> dict[str, Any]:
+    """The sizes of one notebook in one profile (for tests and the README). With ``smoke``, the
+    full sizes with the notebook's smoke overrides (loop lengths only, never a shape)."""
+    sizes = dict(_SIZES[notebook][profile])
+    if smoke:
+        sizes.update(_SMOKE.get(notebook, {}))
+    return sizes

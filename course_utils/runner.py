@@ -1,6 +1,11 @@
 """The main job: execute every notebook, collect its claims and figures, write the report.
 
-``python -m course_utils run [--profile quick|full] [--only 02 03] [--seed N] [--out build]``
+``python -m course_utils run [--profile quick|full] [--smoke] [--only 02 03] [--seed N] [--out build]``
+
+``--smoke`` runs the full profile's sizes with loops cut to a step or two and no claim judged
+(see :mod:`course_utils.profile`). Every run records each notebook's peak memory: the kernel
+process's peak resident set (``VmHWM``, read after every cell) and, on a GPU, CUDA's peak
+allocation (written by ``claims_table()``).
 """
 from __future__ import annotations
 
@@ -28,6 +33,21 @@ def _first_line(source: str) -> str:
     return ""
 
 
+def _kernel_peak_rss(client: NotebookClient) -> int | None:
+    """Peak resident bytes of the kernel process so far (Linux), or None."""
+    pid = getattr(getattr(client.km, "provisioner", None), "pid", None) if client.km else None
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
 def run_notebook(path: Path, out_dir: Path, *, timeout: int = 900,
                  cell_bar: bool = True) -> NotebookResult:
     """Execute one notebook in its own kernel (working directory: its folder).
@@ -47,22 +67,33 @@ def run_notebook(path: Path, out_dir: Path, *, timeout: int = 900,
         if cell.cell_type == "code":
             bar.set_postfix_str(f"cell {cell_index}: {_first_line(cell.source)}")
 
+    peak = {"rss": 0}
+
     def on_done(cell, cell_index):
         if cell.cell_type == "code":
             bar.update(1)
+            rss = _kernel_peak_rss(client)
+            if rss:
+                peak["rss"] = max(peak["rss"], rss)
 
-    old_env = {k: os.environ.get(k) for k in ("COURSE_CLAIMS_FILE", "COURSE_CLAIMS_DEFER")}
+    old_env = {k: os.environ.get(k) for k in ("COURSE_CLAIMS_FILE",)}
     os.environ["COURSE_CLAIMS_FILE"] = str(claims_file.resolve())
-    os.environ["COURSE_CLAIMS_DEFER"] = "1"
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}},
                             on_cell_start=on_start, on_cell_complete=on_done)
     error = error_name = None
     start = time.perf_counter()
+    # The kernel process's own stderr (not the cells' output, which travels over ZMQ) goes to a
+    # log file: after a timeout or an interrupt the dying kernel prints ZMQ tracebacks there.
+    kernel_log = out_dir / "kernel-logs" / f"{path.stem}.log"
+    kernel_log.parent.mkdir(parents=True, exist_ok=True)
     try:
-        client.execute()
+        with open(kernel_log, "w", encoding="utf-8") as log:
+            client.execute(stderr=log)
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
         error = f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, CellExecutionError):
+            error += f" (the kernel's own log: {kernel_log})"
         error_name = getattr(exc, "ename", None) or type(exc).__name__
     finally:
         seconds = time.perf_counter() - start
@@ -76,6 +107,8 @@ def run_notebook(path: Path, out_dir: Path, *, timeout: int = 900,
     nbformat.write(nb, out_dir / "executed" / path.name)
 
     result = NotebookResult(name=path.stem, seconds=seconds, error=error, error_name=error_name)
+    if peak["rss"]:
+        result.memory["peak_memory_bytes"] = peak["rss"]
     if claims_file.exists():
         by_name: dict[str, dict] = {}
         for line in claims_file.read_text(encoding="utf-8").splitlines():
@@ -83,6 +116,9 @@ def run_notebook(path: Path, out_dir: Path, *, timeout: int = 900,
             kind = rec.pop("kind")
             if kind == "run":
                 result.run_info = rec
+            elif kind == "memory":  # the kernel's own reading, at its last cell
+                for key, value in rec.items():
+                    result.memory[key] = max(result.memory.get(key, 0), int(value))
             else:
                 by_name[rec["name"]] = rec  # a re-run cell replaces the earlier record
         result.claims = list(by_name.values())
@@ -96,13 +132,34 @@ def run_notebook(path: Path, out_dir: Path, *, timeout: int = 900,
 
 def run_course(*, profile: str | None = None, only: list[str] | None = None,
                seed: int | None = None, out: str | Path = "build",
-               notebooks: str | Path | None = None, timeout: int = 900) -> int:
+               notebooks: str | Path | None = None, timeout: int = 900,
+               smoke: bool = False) -> int:
     """Run the notebooks, write ``out/report.html`` and ``out/claims.json``; return an exit
-    status: 0 when every notebook ran and every claim held, 1 otherwise."""
-    if profile is not None:
-        os.environ["COURSE_PROFILE"] = profile
-    if seed is not None:
-        os.environ["COURSE_SEED"] = str(seed)
+    status: 0 when every notebook ran and every claim held, 1 otherwise. ``smoke``: the full
+    profile's sizes with loops cut and no claim judged (exits 1 only when a cell errors)."""
+    if smoke and profile not in (None, "full"):
+        raise ValueError(f"--smoke runs the full profile's sizes, not {profile!r}")
+    settings = {"COURSE_SMOKE": "1" if smoke else None,
+                "COURSE_PROFILE": "full" if smoke else profile,
+                "COURSE_SEED": None if seed is None else str(seed)}
+    saved = {k: os.environ.get(k) for k in settings}
+    for key, value in settings.items():
+        if value is not None:
+            os.environ[key] = value
+        elif key == "COURSE_SMOKE":
+            os.environ.pop(key, None)
+    try:
+        return _run_course(only, out, notebooks, timeout)
+    finally:  # the kernels inherited these; the calling process gets its own back
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _run_course(only: list[str] | None, out: str | Path, notebooks: str | Path | None,
+                timeout: int) -> int:
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = find_notebooks(Path(notebooks) if notebooks else None, only)
@@ -116,13 +173,18 @@ def run_course(*, profile: str | None = None, only: list[str] | None = None,
         r = run_notebook(path, out_dir, timeout=timeout)
         results.append(r)
         mark = "ok" if r.ok else r.status().upper()
-        outer.write(f"{path.stem}: {mark} in {r.seconds:.1f} s, "
-                    f"{sum(c.get('holds') is True for c in r.claims)} claims held"
+        mem = r.memory.get("peak_memory_bytes")
+        outer.write(f"{path.stem}: {mark} in {r.seconds:.1f} s"
+                    + (f", peak memory {mem / 2**30:.2f} GiB" if mem else "")
+                    + f", {sum(c.get('holds') is True for c in r.claims)} claims held"
+                    + (f", {sum(bool(c.get('unjudged')) for c in r.claims)} unjudged"
+                       if any(c.get("unjudged") for c in r.claims) else "")
                     + (f", failed: {[c['name'] for c in r.failed_claims]}" if r.failed_claims else "")
                     + (f"\n  {r.error.splitlines()[0][:300]}" if r.error else ""))
     meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "python": platform.python_version(),
             "machine": platform.machine(), "cpus": os.cpu_count(),
             "profile": os.environ.get("COURSE_PROFILE", "auto"),
+            "smoke": os.environ.get("COURSE_SMOKE", "0") == "1",
             "seed": os.environ.get("COURSE_SEED", "0")}
     (out_dir / "report.html").write_text(render_report(results, meta), encoding="utf-8")
     (out_dir / "claims.json").write_text(

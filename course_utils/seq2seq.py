@@ -15,10 +15,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .attention import MultiHeadAttention, causal_mask
+from .claims import smoke_run
 from .models import FeedForward, TransformerEncoder, masked_mean
 from .positional import SinusoidalPositionalEncoding
 from .tasks import PAD, Vocab
 from .tokenization import encode_batch
+from .training import SMOKE_EVAL_ROWS
 
 __all__ = ["BOS", "EOS", "number_words", "TranslationData", "number_translation",
            "TransformerSeq2Seq", "LSTMSeq2Seq", "seq2seq_loss", "greedy_decode", "exact_match"]
@@ -202,9 +204,12 @@ def greedy_decode(model: nn.Module, src: Tensor, max_len: int) -> Tensor:
 
 
 def exact_match(model: nn.Module, src: Tensor, tgt: Tensor, batch_size: int = 512) -> float:
-    """Share of sources whose greedy translation equals the reference word for word."""
+    """Share of sources ``src (N, S)`` whose greedy translation equals the reference
+    ``tgt (N, T)`` word for word. In a smoke run only the first ``SMOKE_EVAL_ROWS`` are decoded."""
     hits = 0
     device = next(model.parameters()).device
+    if smoke_run():
+        src, tgt = src[:SMOKE_EVAL_ROWS], tgt[:SMOKE_EVAL_ROWS]
     for i in range(0, src.shape[0], batch_size):
         s, t = src[i:i + batch_size].to(device), tgt[i:i + batch_size].to(device)
         pred = greedy_decode(model, s, t.shape[1] - 1)

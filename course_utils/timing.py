@@ -17,6 +17,9 @@ import torch
 from torch.utils import benchmark
 from torch.utils.flop_counter import FlopCounterMode, register_flop_formula, sdpa_flop_count
 
+from . import machine
+from .claims import smoke_run
+
 __all__ = ["Timing", "measure", "compare", "count_flops", "register_cpu_sdpa_flops",
            "matmul_flops", "attention_flops", "lstm_flops", "peak_memory", "Fit", "fit_loglog",
            "cost_plot", "matmul_peak_gflops"]
@@ -40,11 +43,22 @@ def measure(fn: Callable[[], object], *, label: str = "", min_run_time: float = 
     """Time ``fn()`` with ``torch.utils.benchmark.Timer.blocked_autorange``.
 
     The Timer warms up, synchronises CUDA around each block and picks the number of calls per
-    block itself; ``min_run_time`` is the total seconds spent measuring.
+    block itself; ``min_run_time`` is the total seconds spent measuring. In a smoke run
+    (``COURSE_SMOKE=1``) ``fn`` is called once, untimed in any careful sense.
     """
+    if smoke_run():
+        import time as _time
+
+        t0 = _time.perf_counter()
+        fn()
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.synchronize()
+        seconds = _time.perf_counter() - t0
+        return Timing(label=label, median=seconds, iqr=0.0, runs=1)
     timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, label=label,
                             num_threads=threads or torch.get_num_threads())
-    m = timer.blocked_autorange(min_run_time=min_run_time)
+    with machine.watched():
+        m = timer.blocked_autorange(min_run_time=min_run_time)
     return Timing(label=label, median=m.median, iqr=m.iqr, runs=len(m.times))
 
 
@@ -54,6 +68,8 @@ def compare(fns: dict[str, Callable[[], object]], *, rounds: int = 3,
     speed hits all of them alike; returns the median over rounds of each one's median."""
     if not fns:
         raise ValueError("compare() needs at least one function")
+    if smoke_run():
+        rounds = 1
     per: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
@@ -95,16 +111,19 @@ def register_cpu_sdpa_flops() -> None:
 def count_flops(fn: Callable[[], object], *, decompose_fused: bool = True) -> int:
     """FLOPs of ``fn()`` counted by ``torch.utils.flop_counter.FlopCounterMode``.
 
-    A multiply-add counts as 2 FLOPs. With ``decompose_fused`` (default), oneDNN is switched off
-    while counting, so fused CPU kernels (``nn.LSTM``'s ``mkldnn_rnn``) run as the matmuls the
-    counter knows; otherwise they would count as 0. CPU fused attention is registered too.
+    A multiply-add counts as 2 FLOPs. With ``decompose_fused`` (default), oneDNN and cuDNN are
+    switched off while counting, so fused kernels (``nn.LSTM``'s ``mkldnn_rnn`` on a CPU, its
+    cuDNN kernel on a GPU) run as the matmuls the counter knows; otherwise they would count as
+    0. CPU fused attention is registered too.
     """
     register_cpu_sdpa_flops()
     with warnings.catch_warnings():  # oneDNN's flags() warns about Intel-GPU TF32 when toggled
         warnings.simplefilter("ignore", UserWarning)
-        ctx = (torch.backends.mkldnn.flags(enabled=False) if decompose_fused
-               else contextlib.nullcontext())
-        with ctx, FlopCounterMode(display=False) as counter:
+        with contextlib.ExitStack() as stack:
+            if decompose_fused:   # oneDNN on a CPU, cuDNN on a GPU: their fused RNNs count as 0
+                stack.enter_context(torch.backends.mkldnn.flags(enabled=False))
+                stack.enter_context(torch.backends.cudnn.flags(enabled=False))
+            counter = stack.enter_context(FlopCounterMode(display=False))
             fn()
     return int(counter.get_total_flops())
 

@@ -11,7 +11,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-__all__ = ["History", "NonFiniteLossError", "train", "accuracy", "batches"]
+from . import machine
+from .claims import smoke_run
+
+__all__ = ["History", "NonFiniteLossError", "train", "accuracy", "batches", "SMOKE_STEPS",
+           "SMOKE_EVAL_ROWS"]
+
+# In a smoke run (COURSE_SMOKE=1): optimiser steps per training run, and rows per evaluation.
+SMOKE_STEPS = 1
+SMOKE_EVAL_ROWS = 16
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -58,11 +66,16 @@ def batches(*tensors: Tensor, batch_size: int, generator: torch.Generator | None
 
 @torch.no_grad()
 def accuracy(model: nn.Module, inputs: Tensor, targets: Tensor, batch_size: int = 1024) -> float:
-    """Fraction of ``argmax(model(inputs)) == targets``; model in eval mode, restored after."""
+    """Fraction of ``argmax(model(inputs)) == targets``; model in eval mode, restored after.
+    ``inputs`` ``(N, …)`` are fed in batches of ``batch_size``; in a smoke run only the first
+    :data:`SMOKE_EVAL_ROWS` rows are (an evaluation needs no gradients, so training, not
+    evaluation, sets a run's peak memory)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     correct = 0
+    if smoke_run():
+        inputs, targets = inputs[:SMOKE_EVAL_ROWS], targets[:SMOKE_EVAL_ROWS]
     for i in range(0, inputs.shape[0], batch_size):
         logits = model(inputs[i:i + batch_size].to(device))
         correct += int((logits.argmax(-1).cpu() == targets[i:i + batch_size]).sum())
@@ -70,6 +83,7 @@ def accuracy(model: nn.Module, inputs: Tensor, targets: Tensor, batch_size: int 
     return correct / max(1, inputs.shape[0])
 
 
+@machine.watching  # a training run is a timing too (History.seconds, budgets)
 def train(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], *, steps: int,
           lr: float = 1e-3, optimizer: torch.optim.Optimizer | None = None,
           loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
@@ -88,8 +102,13 @@ def train(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], *, steps: int
       time at each evaluation, time spent evaluating excluded.
     - ``model_loss(model, x, y)``: when the loss is not ``loss_fn(model(x), y)`` (e.g. a
       sequence-to-sequence model fed both source and target); replaces ``loss_fn``.
-    - ``max_seconds``: a wall-clock budget; training stops after the first step that ends past
-      it (then ``eval_fn`` is called once more). Time spent in ``eval_fn`` counts too.
+    - ``max_seconds``: a time budget; training stops after the first step that ends past it
+      (then ``eval_fn`` is called once more). Time spent in ``eval_fn`` counts too. On a CPU
+      the budget is this process's CPU seconds (``time.process_time``), which another program
+      cannot take away: the same budget buys the same steps on a busy machine. On a GPU it is
+      wall-clock time. ``History.seconds`` is wall-clock time either way.
+    - In a smoke run (``COURSE_SMOKE=1``) at most :data:`SMOKE_STEPS` steps are taken, and
+      ``eval_fn`` runs once.
     - A NaN or infinite loss or gradient norm raises :class:`NonFiniteLossError` naming the
       step, instead of training on.
     """
@@ -100,11 +119,15 @@ def train(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], *, steps: int
     if target is not None and eval_fn is None:
         raise ValueError("target= needs eval_fn= to measure it")
     device = next(model.parameters()).device
+    if smoke_run():
+        steps, eval_every = min(steps, SMOKE_STEPS), SMOKE_STEPS
+    clock = time.perf_counter if device.type == "cuda" else time.process_time
     opt = optimizer or torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     base_lrs = [g["lr"] for g in opt.param_groups]
     hist = History()
     data_iter = iter(data)
     start = time.perf_counter()
+    budget_start = clock()
     in_eval = 0.0  # seconds spent in eval_fn
     model.train()
     bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False, mininterval=0.5)
@@ -135,7 +158,7 @@ def train(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], *, steps: int
         hist.steps.append(step)
         hist.losses.append(loss.item())
         hist.grad_norms.append(norm.item())
-        out_of_time = max_seconds is not None and time.perf_counter() - start > max_seconds
+        out_of_time = max_seconds is not None and clock() - budget_start > max_seconds
         hist.stopped_at_time = out_of_time
         last = step == steps - 1 or out_of_time
         if eval_fn is not None and ((step + 1) % eval_every == 0 or last):

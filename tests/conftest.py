@@ -8,12 +8,14 @@ matplotlib.use("Agg")
 
 @pytest.fixture(autouse=True)
 def _clean_course_env(monkeypatch):
-    """Tests start from a known environment: no runner, no forced profile, claims raise."""
+    """Tests start from a known environment: no runner, no forced profile, no smoke run."""
     for key in ("COURSE_PROFILE", "COURSE_SEED", "COURSE_DEVICE", "COURSE_CLAIMS_FILE",
-                "COURSE_CLAIMS_DEFER"):
+                "COURSE_SMOKE", "COURSE_THREADS"):
         monkeypatch.delenv(key, raising=False)
-    from course_utils import claims
+    from course_utils import claims, machine
 
     claims.reset()
+    machine.reset_log()
     yield
     claims.reset()
+    machine.reset_log()

@@ -34,9 +34,10 @@ def test_run_course_reports_claims_figures_and_failures(tmp_path):
     assert by_name["01_ok"]["status"] == "ok" and by_name["01_ok"]["figures"] == 1
     assert by_name["01_ok"]["run_info"]["seed"] == 5
     assert by_name["01_ok"]["run_info"]["profile"] in ("quick", "full")
+    assert by_name["01_ok"]["peak_memory_bytes"] > 50 * 2**20    # a kernel with torch loaded
     bad = by_name["02_bad"]
     assert bad["status"] == "claims failed"
-    assert [c["holds"] for c in bad["claims"]] == [False, True]
+    assert [c["holds"] for c in bad["claims"]] == [False, True]   # the failure did not halt it
     html = (out / "report.html").read_text()
     assert "wrong on purpose" in html and "FAILED" in html and "data:image/png;base64," in html
     assert (out / "executed" / "01_ok.ipynb").exists()
@@ -52,3 +53,16 @@ def test_a_notebook_that_raises_is_an_error(tmp_path):
     assert run_course(notebooks=nbs, out=tmp_path / "b") == 1
     summary = json.loads((tmp_path / "b" / "claims.json").read_text())
     assert summary["notebooks"][0]["status"] == "error" and "boom" in summary["notebooks"][0]["error"]
+
+
+def test_smoke_run_of_a_real_notebook(tmp_path):
+    """`run --smoke` on notebook 01: the full profile's shapes, loops cut, nothing judged, the
+    kernel's peak memory recorded (and far below a Colab session's 12.7 GB)."""
+    out = tmp_path / "smoke"
+    assert main(["run", "--smoke", "--only", "01", "--out", str(out)]) == 0
+    nb = json.loads((out / "claims.json").read_text())["notebooks"][0]
+    assert nb["status"] == "ok" and nb["run_info"]["profile"] == "full"
+    judged = [c for c in nb["claims"] if c["expected"] != "(reported)"]   # not observations
+    assert judged and all(c["holds"] is None and "smoke" in c["unjudged"] for c in judged)
+    assert 50 * 2**20 < nb["peak_memory_bytes"] < 12 * 10**9
+    assert "peak memory" in (out / "report.html").read_text()

@@ -14,7 +14,7 @@ from course_utils.timing import (attention_flops, compare, cost_plot, count_flop
 
 
 def test_measure_and_compare_order_by_work():
-    fast, slow = (lambda: time.sleep(0.001)), (lambda: time.sleep(0.01))
+    fast, slow = (lambda: time.sleep(0.001)), (lambda: time.sleep(0.02))
     t = measure(fast, label="fast", min_run_time=0.05)
     assert t.median > 0 and t.runs >= 1 and "fast" in str(t)
     res = compare({"fast": fast, "slow": slow}, rounds=2, min_run_time=0.05)
