@@ -11,7 +11,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute the notebooks and write build/report.html")
     run.add_argument("--profile", choices=["quick", "full"], default=None,
-                     help="run profile (default: full on CUDA, quick elsewhere)")
+                     help="run profile (default: quick, on a GPU too, until full has passed there)")
     run.add_argument("--smoke", action="store_true",
                      help="the full profile's sizes, loops cut to a step or two, claims reported "
                           "but not judged; records each notebook's peak memory")

@@ -72,7 +72,7 @@ class Load:
     def __str__(self) -> str:
         if self.other_cores is None:
             return f"{self.seconds:.1f} s window, other programs' CPU unknown"
-        return (f"other programs used {self.other_cores:.2f} of {self.cores} cores "
+        return (f"other programs used {max(0.0, self.other_cores):.2f} of {self.cores} cores "
                 f"over {self.seconds:.1f} s")
 
 
@@ -82,7 +82,8 @@ def load_since(start: CpuSnapshot) -> Load:
     seconds = max(now.wall - start.wall, 1e-9)
     other = None
     if now.system_busy is not None and start.system_busy is not None:
-        other = max(0.0, (now.system_busy - start.system_busy) - (now.own - start.own)) / seconds
+        # unclamped: tick rounding (10 ms) errs both ways and cancels when windows are summed
+        other = ((now.system_busy - start.system_busy) - (now.own - start.own)) / seconds
     return Load(seconds=seconds, other_cores=other, cores=os.cpu_count() or 1)
 
 
@@ -204,6 +205,8 @@ def judge_quiet(start: CpuSnapshot | None = None, *, threads: int | None = None
     threads = threads or torch.get_num_threads()
     load = load_since(start) if start is not None else (recent_load() or load_since(cell_start()))
     _JUDGED = True
+    if load.seconds < 0.5:   # /proc/stat counts in 10 ms ticks: too short a window says nothing
+        return False, f"no timing was logged and the window was {load.seconds:.2f} s, too short"
     if load.other_cores is None:
         spread = reference_spread()
         quiet = spread <= NOISY_SPREAD

@@ -87,13 +87,13 @@ class Attentions:
     weights: Tensor
 
 
-@torch.no_grad()
 def _device_of(model) -> torch.device:
     """Where a model's weights live (CPU for a model without parameters)."""
     param = next(iter(getattr(model, "parameters", lambda: iter(()))()), None)
     return param.device if param is not None else torch.device("cpu")
 
 
+@torch.no_grad()
 def attention_maps(model, tokenizer, text: str, max_length: int = 64) -> Attentions:
     """Run ``text`` through a BERT-style model on its device; return its tokens and attentions
     (L, H, T, T) on the CPU."""

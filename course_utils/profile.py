@@ -1,6 +1,7 @@
 """Run profiles: one place for every size a notebook uses.
 
-``quick`` is for CPUs (CI, laptops): every notebook finishes in under a minute on 2 cores.
+``quick`` is for CPUs (CI, laptops): every notebook finishes in about a minute on 2 cores
+(runtimes in the README's table).
 ``full`` is for a GPU (Colab): larger models, more steps, more points on every curve.
 ``quick`` is the default everywhere until the full profile has passed on a GPU
 (:data:`FULL_PROFILE_PASSED_ON_GPU`); ``COURSE_PROFILE=quick|full`` chooses. ``COURSE_SEED`` sets

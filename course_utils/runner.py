@@ -35,7 +35,10 @@ def _first_line(source: str) -> str:
 
 def _kernel_peak_rss(client: NotebookClient) -> int | None:
     """Peak resident bytes of the kernel process so far (Linux), or None."""
-    pid = getattr(getattr(client.km, "provisioner", None), "pid", None) if client.km else None
+    km = client.km
+    pid = getattr(getattr(km, "provisioner", None), "pid", None) if km else None
+    if pid is None and km is not None:   # jupyter_client < 7 has no provisioner
+        pid = getattr(getattr(km, "kernel", None), "pid", None)
     if pid is None:
         return None
     try:

@@ -150,6 +150,10 @@ def lstm_flops(n: int, d_in: int, hidden: int, *, batch: int = 1) -> int:
 
 
 # ---- Memory ---------------------------------------------------------------------------------
+# The notebook's CUDA peak before peak_memory() reset the counter (claims_table reports the max).
+CUDA_PEAK_BEFORE_RESETS = 0
+
+
 def peak_memory(fn: Callable[[], object], device: torch.device | str | None = None) -> int:
     """Peak bytes allocated by ``fn()`` beyond what was allocated before it, measured.
 
@@ -159,7 +163,10 @@ def peak_memory(fn: Callable[[], object], device: torch.device | str | None = No
     """
     device = torch.device(device) if device is not None else torch.device("cpu")
     if device.type == "cuda":
+        global CUDA_PEAK_BEFORE_RESETS
         torch.cuda.synchronize(device)
+        CUDA_PEAK_BEFORE_RESETS = max(CUDA_PEAK_BEFORE_RESETS,
+                                      torch.cuda.max_memory_allocated(device))
         torch.cuda.reset_peak_memory_stats(device)
         before = torch.cuda.memory_allocated(device)
         out = fn()

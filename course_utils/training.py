@@ -104,8 +104,9 @@ def train(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], *, steps: int
       sequence-to-sequence model fed both source and target); replaces ``loss_fn``.
     - ``max_seconds``: a time budget; training stops after the first step that ends past it
       (then ``eval_fn`` is called once more). Time spent in ``eval_fn`` counts too. On a CPU
-      the budget is this process's CPU seconds (``time.process_time``), which another program
-      cannot take away: the same budget buys the same steps on a busy machine. On a GPU it is
+      the budget is this process's CPU seconds (``time.process_time``, all threads together:
+      with n intra-op threads it runs out up to n times sooner), which another program cannot
+      take away, though it can slow each step by sharing the core's caches. On a GPU it is
       wall-clock time. ``History.seconds`` is wall-clock time either way.
     - In a smoke run (``COURSE_SMOKE=1``) at most :data:`SMOKE_STEPS` steps are taken, and
       ``eval_fn`` runs once.

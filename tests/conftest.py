@@ -12,10 +12,14 @@ def _clean_course_env(monkeypatch):
     for key in ("COURSE_PROFILE", "COURSE_SEED", "COURSE_DEVICE", "COURSE_CLAIMS_FILE",
                 "COURSE_SMOKE", "COURSE_THREADS"):
         monkeypatch.delenv(key, raising=False)
+    import torch
+
     from course_utils import claims, machine
 
+    threads = torch.get_num_threads()     # get_profile() sets them; give them back
     claims.reset()
     machine.reset_log()
     yield
     claims.reset()
     machine.reset_log()
+    torch.set_num_threads(threads)

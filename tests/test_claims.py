@@ -100,12 +100,15 @@ def test_timing_claim_on_an_unverified_device_is_reported(monkeypatch):
     h = claim("accuracy in a budget", 0.5, at_least=0.9, hardware=True)
     assert h.holds is None
     assert claim("count", 3, at_most=3).holds is True      # counts stay asserted everywhere
+    quiet = machine.Load(seconds=2.0, other_cores=0.0, cores=2)
+    monkeypatch.setattr(machine, "load_since", lambda start: quiet)
     assert claim("speed-up on cuda", 3.0, at_least=2, timing=True,
-                 verified_on=("cpu", "cuda")).holds in (True, None)  # judged unless busy
+                 verified_on=("cpu", "cuda")).holds is True  # verified there, and quiet: judged
     claims_table()                                          # nothing failed
 
 
 def test_timing_claim_on_a_busy_machine_is_reported(monkeypatch):
+    monkeypatch.setattr(claims, "_RUN_DEVICE", "cpu")      # the device its thresholds were set on
     busy = machine.Load(seconds=2.0, other_cores=1.0, cores=2)
     monkeypatch.setattr(machine, "load_since", lambda start: busy)
     c = claim("time slope", 1.2, at_least=1.6, timing=True, threads=1)
@@ -119,31 +122,45 @@ def test_timing_claim_on_a_busy_machine_is_reported(monkeypatch):
     assert claim("time slope", 1.8, at_least=1.6, timing=True, threads=1).holds is True
 
 
-def _spin_load(waited: bool) -> float:
-    """Other programs' CPU over a window in which a 1 s busy loop runs in another process,
-    either our own child that we wait for inside the window, or an unrelated one."""
+def _spin_load(waited: bool, tmp_path) -> float:
+    """Other programs' CPU *seconds* over a window in which another process burns 0.6 s of its
+    own CPU: either our child, waited for inside the window, or an unrelated grandchild, read
+    after it finished but before anything of ours waited for it."""
     import time
 
-    spin = "import time\nt = time.time()\nwhile time.time() - t < 1.0: pass"
+    done = tmp_path / f"done-{waited}"
+    spin = ("import time, pathlib\nt = time.process_time()\n"
+            "while time.process_time() - t < 0.6: pass\n"
+            f"pathlib.Path({str(done)!r}).write_text('x')")
     start = machine.snapshot()
     if waited:
         subprocess.run([sys.executable, "-c", spin], check=True)
         load = machine.load_since(start)
-    else:                                  # a grandchild: not ours to wait for
-        proc = subprocess.Popen(["/bin/sh", "-c", f"{sys.executable} -c '{spin}' & wait"])
-        time.sleep(1.1)
+    else:
+        proc = subprocess.Popen(["/bin/sh", "-c", f'{sys.executable} -c "$0" & wait', spin])
+        deadline = time.monotonic() + 60
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.05)
         load = machine.load_since(start)
         proc.wait()
     if load.other_cores is None:
         pytest.skip("no /proc/stat on this system")
-    return load.other_cores
+    return load.other_cores * load.seconds
 
 
-def test_machine_load_sees_another_program():
-    """A busy loop in an unrelated process counts as other programs' CPU; the same loop in a
-    child we wait for counts as ours. Compared with each other, so that whatever else the
-    machine is doing meanwhile cancels out."""
-    assert _spin_load(waited=False) - _spin_load(waited=True) > 0.5
+def test_machine_load_sees_another_program(tmp_path):
+    """0.6 s of CPU burnt by an unrelated process counts as other programs' CPU; the same burnt
+    by a child we wait for counts as ours. Compared in CPU seconds, so that whatever else the
+    machine does meanwhile (it can only add to both) mostly cancels out."""
+    assert _spin_load(False, tmp_path) - _spin_load(True, tmp_path) > 0.4
+
+
+def test_a_timing_claim_with_no_timing_behind_it_is_not_judged(monkeypatch):
+    monkeypatch.setattr(claims, "_RUN_DEVICE", "cpu")
+    machine._mark_cell_start()                             # a cell that just began, nothing timed
+    c = claim("speed-up", 3.0, at_least=2, timing=True)
+    assert c.holds is None and "too short" in c.unjudged
 
 
 def test_smoke_run_judges_nothing(monkeypatch):

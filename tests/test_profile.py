@@ -15,6 +15,7 @@ def test_quick_by_default_until_full_has_passed_on_a_gpu(monkeypatch):
 
 
 def test_threads_are_chosen_and_printed(monkeypatch):
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")   # next to a GPU torch keeps its own count
     before = torch.get_num_threads()
     try:
         p = get_profile("01")
