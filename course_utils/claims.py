@@ -135,12 +135,9 @@ _RUN_DEVICE: str | None = None  # set by get_profile through record_run_info
 def _device_type() -> str:
     if _RUN_DEVICE:
         return _RUN_DEVICE.split(":")[0]
-    forced = os.environ.get("COURSE_DEVICE")
-    if forced:
-        return forced.split(":")[0]
-    import torch
+    from .profile import _default_device  # late: profile imports this module
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return _default_device().type
 
 
 def _why_unjudged(timing: Any, hardware: bool, verified_on: tuple[str, ...] | None,

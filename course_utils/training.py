@@ -15,11 +15,17 @@ from . import machine
 from .claims import smoke_run
 
 __all__ = ["History", "NonFiniteLossError", "train", "accuracy", "batches", "SMOKE_STEPS",
-           "SMOKE_EVAL_ROWS"]
+           "SMOKE_EVAL_ROWS", "smoke_rows"]
 
 # In a smoke run (COURSE_SMOKE=1): optimiser steps per training run, and rows per evaluation.
 SMOKE_STEPS = 1
 SMOKE_EVAL_ROWS = 16
+
+
+def smoke_rows(*tensors: Tensor) -> tuple[Tensor, ...]:
+    """The tensors an evaluation walks through: all of them, or in a smoke run their first
+    :data:`SMOKE_EVAL_ROWS` rows."""
+    return tuple(t[:SMOKE_EVAL_ROWS] for t in tensors) if smoke_run() else tensors
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -74,8 +80,7 @@ def accuracy(model: nn.Module, inputs: Tensor, targets: Tensor, batch_size: int 
     model.eval()
     device = next(model.parameters()).device
     correct = 0
-    if smoke_run():
-        inputs, targets = inputs[:SMOKE_EVAL_ROWS], targets[:SMOKE_EVAL_ROWS]
+    inputs, targets = smoke_rows(inputs, targets)
     for i in range(0, inputs.shape[0], batch_size):
         logits = model(inputs[i:i + batch_size].to(device))
         correct += int((logits.argmax(-1).cpu() == targets[i:i + batch_size]).sum())
