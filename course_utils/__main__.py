@@ -1,55 +1,7 @@
-"""``python -m course_utils run|sync``: see ``python -m course_utils --help``."""
-from __future__ import annotations
-
-import argparse
+"""``python -m course_utils run|sync|student``: see ``python -m course_utils --help``."""
 import sys
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils",
-                                     description="Attention, Measured: run and maintain the course")
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="execute the notebooks and write build/report.html")
-    run.add_argument("--profile", choices=["quick", "full"], default=None,
-                     help="run profile (default: quick, on a GPU too, until full has passed there)")
-    run.add_argument("--smoke", action="store_true",
-                     help="the full profile's sizes, loops cut to a step or two, claims reported "
-                          "but not judged; records each notebook's peak memory")
-    run.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers, e.g. 02 03")
-    run.add_argument("--seed", type=int, default=None, help="COURSE_SEED for every notebook")
-    run.add_argument("--out", default="build", help="output folder (default: build)")
-    run.add_argument("--notebooks", default=None, help="folder of notebooks (default: ./notebooks)")
-    run.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell")
-    sync = sub.add_parser("sync", help="rewrite badges and Colab install cells from links.py")
-    sync.add_argument("--check", action="store_true", help="only report; exit 1 if out of date")
-    args = parser.parse_args(argv)
-
-    if args.command == "run":
-        from .runner import run_course
-
-        return run_course(profile=args.profile, only=args.only, seed=args.seed, out=args.out,
-                          notebooks=args.notebooks, timeout=args.timeout, smoke=args.smoke)
-    from .notebooks import (README_END, README_START, find_notebooks, notebook_problems,
-                            notebooks_dir, readme_table, sync_notebook, sync_readme)
-
-    stale = []
-    for path in find_notebooks():
-        if args.check:
-            if notebook_problems(path):
-                stale.append(path.name)
-        elif sync_notebook(path):
-            print(f"updated {path.name}")
-    readme = notebooks_dir().parent / "README.md"
-    if readme.exists():
-        if args.check:
-            if f"{README_START}\n{readme_table()}\n{README_END}" not in readme.read_text():
-                stale.append("README.md")
-        elif sync_readme(readme):
-            print("updated README.md")
-    if stale:
-        print(f"out of date or off-template: {stale}")
-    return 1 if stale else 0
-
+from .machinery.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import machine
+from .machinery import machine
 
 __all__ = ["make_model", "make_batch", "single_process_gradients", "ddp_run", "DDPResult",
            "torchrun"]

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .claims import smoke_run
+from .machinery.claims import smoke_run
 
 PROFILES = ("quick", "full")
 
@@ -303,7 +303,7 @@ def get_profile(notebook: str | None = None, *, seed_now: bool = True) -> Profil
                    sizes=SimpleNamespace(**sizes), notebook=notebook)
     if seed_now:
         prof.seed_everything()
-    from . import claims, machine  # late import: claims does not need the profile
+    from .machinery import claims, machine  # late import: claims does not need the profile
 
     machine.install_cell_hook()
 

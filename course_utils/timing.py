@@ -17,8 +17,8 @@ import torch
 from torch.utils import benchmark
 from torch.utils.flop_counter import FlopCounterMode, register_flop_formula, sdpa_flop_count
 
-from . import machine
-from .claims import smoke_run
+from .machinery import machine
+from .machinery.claims import smoke_run
 
 __all__ = ["Timing", "measure", "compare", "count_flops", "register_cpu_sdpa_flops",
            "matmul_flops", "attention_flops", "lstm_flops", "peak_memory", "Fit", "fit_loglog",

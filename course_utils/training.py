@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from . import machine
-from .claims import smoke_run
+from .machinery import machine
+from .machinery.claims import smoke_run
 
 __all__ = ["History", "NonFiniteLossError", "train", "accuracy", "batches", "SMOKE_STEPS",
            "SMOKE_EVAL_ROWS", "smoke_rows"]

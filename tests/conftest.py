@@ -14,7 +14,7 @@ def _clean_course_env(monkeypatch):
         monkeypatch.delenv(key, raising=False)
     import torch
 
-    from course_utils import claims, machine
+    from course_utils.machinery import claims, machine
 
     threads = torch.get_num_threads()     # get_profile() sets them; give them back
     claims.reset()

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from course_utils import claims, machine
-from course_utils.claims import ClaimFailed, claim, claims_table, observe
+from course_utils.machinery import claims, machine
+from course_utils.machinery.claims import ClaimFailed, claim, claims_table, observe
 
 
 def test_claim_holds_records_and_prints(capsys):
@@ -29,7 +29,7 @@ def test_contract_without_runner_variables():
     """The contract checks outside the project rely on: no COURSE_CLAIMS_* set, a failing claim
     does not raise, and the claims table that follows raises ClaimFailed."""
     code = ("from course_utils import claim, claims_table\n"
-            "from course_utils.claims import ClaimFailed\n"
+            "from course_utils.machinery.claims import ClaimFailed\n"
             "claim('x', 0.0, at_least=1.0)\n"
             "try:\n    claims_table()\nexcept ClaimFailed:\n    print('raised')\n")
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("COURSE_")}

@@ -10,8 +10,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import links
-from course_utils.notebooks import CATALOG, find_notebooks, notebook_problems, sync_notebook
+from course_utils.machinery import links
+from course_utils.machinery.notebooks import CATALOG, find_notebooks, notebook_problems, sync_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = find_notebooks(ROOT / "notebooks")
@@ -96,7 +96,7 @@ def test_notebook_problems_catches_outputs(tmp_path):
 
 
 def test_readme_table_is_the_generated_one(monkeypatch):
-    from course_utils.notebooks import README_END, README_START, readme_table
+    from course_utils.machinery.notebooks import README_END, README_START, readme_table
 
     monkeypatch.chdir(ROOT)
     text = (ROOT / "README.md").read_text()

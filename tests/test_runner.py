@@ -3,8 +3,8 @@ import json
 
 import nbformat
 
-from course_utils.__main__ import main
-from course_utils.runner import run_course
+from course_utils.machinery.cli import main
+from course_utils.machinery.runner import run_course
 
 SETUP = "import course_utils\nP = course_utils.get_profile()\n"
 
@@ -56,10 +56,18 @@ def test_a_notebook_that_raises_is_an_error(tmp_path):
 
 
 def test_smoke_run_of_a_real_notebook(tmp_path):
-    """`run --smoke` on notebook 01: the full profile's shapes, loops cut, nothing judged, the
-    kernel's peak memory recorded (and far below a Colab session's 12.7 GB)."""
+    """`run --smoke --edition student` on notebook 01: the student edition (no reference cells)
+    runs top to bottom with its exercises unanswered; the full profile's shapes, loops cut,
+    nothing judged, the kernel's peak memory recorded (and far below Colab's 12.7 GB)."""
     out = tmp_path / "smoke"
-    assert main(["run", "--smoke", "--only", "01", "--out", str(out)]) == 0
+    assert main(["run", "--smoke", "--edition", "student", "--only", "01", "--out", str(out)]) == 0
+    executed = nbformat.read(out / "executed" / "01_introduction.ipynb", as_version=4)
+    stubs = [c for c in executed.cells if "exercise" in c.metadata.get("tags", [])
+             and c.cell_type == "code"]
+    assert len(stubs) >= 2 and not [c for c in executed.cells if "solution" in c.metadata.get("tags", [])]
+    for cell in stubs:
+        text = "".join(o.get("text", "") for o in cell.outputs)
+        assert "not attempted" in text and "✘" not in text, text
     nb = json.loads((out / "claims.json").read_text())["notebooks"][0]
     assert nb["status"] == "ok" and nb["run_info"]["profile"] == "full"
     judged = [c for c in nb["claims"] if c["expected"] != "(reported)"]   # not observations

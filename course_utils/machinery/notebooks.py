@@ -2,12 +2,13 @@
 
 Every notebook starts with a markdown cell tagged ``header`` whose first line is the Colab
 badge, and has a code cell tagged ``colab-install`` whose source is
-:func:`course_utils.links.install_cell_source`. ``python -m course_utils sync`` rewrites both
-from the one canonical URL in :mod:`course_utils.links`.
+:func:`course_utils.machinery.links.install_cell_source`. ``python -m course_utils sync`` rewrites both
+from the one canonical URL in :mod:`course_utils.machinery.links`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+import re
 from pathlib import Path
 
 import nbformat
@@ -92,7 +93,7 @@ def notebooks_dir() -> Path:
     here = Path.cwd() / "notebooks"
     if here.is_dir():
         return here
-    return Path(__file__).resolve().parent.parent / "notebooks"
+    return Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def find_notebooks(directory: Path | None = None, only: list[str] | None = None) -> list[Path]:
@@ -188,4 +189,44 @@ def notebook_problems(path: Path) -> list[str]:
         problems.append("fewer than 2 exercises (cells tagged 'exercise' with check_ helpers)")
     if len(_tagged(nb, "solution")) < 2:
         problems.append("fewer than 2 reference solutions (cells tagged 'solution')")
+    from .editions import exercise_problems   # late: editions imports this module
+
+    problems += exercise_problems(nb)
+    problems += chapter_problems(nb)
+    return problems
+
+
+MAX_CODE_LINES = 30      # a code cell a learner reads: ~25 lines as a rule, never more than this
+MAX_CLAIM_NAME = 60      # a claim reads as a line of evidence, not a paragraph
+
+
+def claim_names(code: str) -> list[str]:
+    """The literal names of the ``claim(...)``/``observe(...)`` calls in ``code``; an f-string's
+    ``{expression}`` counts as four characters."""
+    names = re.findall(r"\b(?:claim|observe)\(\s*f?(\"[^\"\n]*\"|'[^'\n]*')", code)
+    return [re.sub(r"\{[^{}]*\}", "{..}", n[1:-1]) for n in names]
+
+
+def chapter_problems(nb) -> list[str]:
+    """What keeps a notebook from reading like a chapter: long code cells, long claim names, no
+    "What to remember" before the exercises, no open-ended experiment."""
+    problems = []
+    for i, c in enumerate(nb.cells):
+        if c.cell_type == "code" and "colab-install" not in c.metadata.get("tags", []):
+            n = len(c.source.rstrip("\n").splitlines())
+            if n > MAX_CODE_LINES:
+                problems.append(f"cell {i}: {n} lines of code (at most {MAX_CODE_LINES}; move "
+                                "plumbing into course_utils or split the cell)")
+            for name in claim_names(c.source):
+                if len(name) > MAX_CLAIM_NAME:
+                    problems.append(f"cell {i}: claim name over {MAX_CLAIM_NAME} characters: "
+                                    f"{name!r}")
+    md = [(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "markdown"]
+    remember = [i for i, src in md if src.lstrip().startswith("## What to remember")]
+    exercises = [i for i, src in md if re.search(r"^## Exercises", src, flags=re.M)]
+    if not remember or not exercises or remember[0] > exercises[0]:
+        problems.append("no markdown cell starting '## What to remember' before '## Exercises'")
+    if not any(src.lstrip().startswith("**Experiment (open-ended).**") for i, src in md
+               if exercises and i > exercises[0]):
+        problems.append("no '**Experiment (open-ended).**' markdown cell in the exercises")
     return problems

@@ -20,6 +20,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from tqdm.auto import tqdm
 
+from .editions import answered_failures, write_edition
 from .notebooks import find_notebooks
 from .report import NotebookResult, render_report
 
@@ -52,10 +53,13 @@ def _kernel_peak_rss(client: NotebookClient) -> int | None:
 
 
 def run_notebook(path: Path, out_dir: Path, *, timeout: int = 900,
-                 cell_bar: bool = True) -> NotebookResult:
+                 cell_bar: bool = True, answered: bool = False) -> NotebookResult:
     """Execute one notebook in its own kernel (working directory: its folder).
 
-    Claims are gathered through ``COURSE_CLAIMS_FILE`` (see :mod:`course_utils.claims`); the
+    ``answered``: the notebook is an answered edition (:mod:`.editions`); it fails unless every
+    answered exercise cell printed a ✔ and no ✘ or "not attempted".
+
+    Claims are gathered through ``COURSE_CLAIMS_FILE`` (see :mod:`course_utils.machinery.claims`); the
     executed copy is written to ``out_dir/executed/``.
     """
     claims_file = out_dir / "claims" / f"{path.stem}.jsonl"
@@ -109,6 +113,11 @@ def run_notebook(path: Path, out_dir: Path, *, timeout: int = 900,
     (out_dir / "executed").mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out_dir / "executed" / path.name)
 
+    if answered and error is None:
+        failures = answered_failures(nb)
+        if failures:
+            error_name = "ExerciseCheckFailed"
+            error = f"{error_name}: answered exercises did not pass: " + "; ".join(failures)
     result = NotebookResult(name=path.stem, seconds=seconds, error=error, error_name=error_name)
     if peak["rss"]:
         result.memory["peak_memory_bytes"] = peak["rss"]
@@ -136,10 +145,13 @@ def run_notebook(path: Path, out_dir: Path, *, timeout: int = 900,
 def run_course(*, profile: str | None = None, only: list[str] | None = None,
                seed: int | None = None, out: str | Path = "build",
                notebooks: str | Path | None = None, timeout: int = 900,
-               smoke: bool = False) -> int:
+               smoke: bool = False, edition: str = "reference") -> int:
     """Run the notebooks, write ``out/report.html`` and ``out/claims.json``; return an exit
     status: 0 when every notebook ran and every claim held, 1 otherwise. ``smoke``: the full
-    profile's sizes with loops cut and no claim judged (exits 1 only when a cell errors)."""
+    profile's sizes with loops cut and no claim judged (exits 1 only when a cell errors).
+    ``edition``: ``reference`` (the notebooks as committed), ``student`` (reference solutions
+    removed) or ``answered`` (each exercise answered in its own cell; every check must pass);
+    the edition's notebooks are written to ``out/editions/<edition>/`` and run from there."""
     if smoke and profile not in (None, "full"):
         raise ValueError(f"--smoke runs the full profile's sizes, not {profile!r}")
     settings = {"COURSE_SMOKE": "1" if smoke else None,
@@ -152,7 +164,13 @@ def run_course(*, profile: str | None = None, only: list[str] | None = None,
         elif key == "COURSE_SMOKE":
             os.environ.pop(key, None)
     try:
-        return _run_course(only, out, notebooks, timeout)
+        if edition != "reference":
+            written = write_edition(edition, Path(out) / "editions" / edition, only, notebooks)
+            if not written:
+                print("no notebooks found")
+                return 1
+            notebooks, only = written[0].parent, None
+        return _run_course(only, out, notebooks, timeout, answered=edition == "answered")
     finally:  # the kernels inherited these; the calling process gets its own back
         for key, value in saved.items():
             if value is None:
@@ -162,7 +180,7 @@ def run_course(*, profile: str | None = None, only: list[str] | None = None,
 
 
 def _run_course(only: list[str] | None, out: str | Path, notebooks: str | Path | None,
-                timeout: int) -> int:
+                timeout: int, answered: bool = False) -> int:
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = find_notebooks(Path(notebooks) if notebooks else None, only)
@@ -173,7 +191,7 @@ def _run_course(only: list[str] | None, out: str | Path, notebooks: str | Path |
     outer = tqdm(paths, desc="notebooks", unit="nb")
     for path in outer:
         outer.set_postfix_str(path.stem)
-        r = run_notebook(path, out_dir, timeout=timeout)
+        r = run_notebook(path, out_dir, timeout=timeout, answered=answered)
         results.append(r)
         mark = "ok" if r.ok else r.status().upper()
         mem = r.memory.get("peak_memory_bytes")

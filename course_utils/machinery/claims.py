@@ -10,7 +10,7 @@ appended there as one JSON line, so the runner can build its report.
 Claims whose truth depends on the machine's speed and load (``timing=True``: times, speed-ups,
 GFLOP/s, accuracies reached in a budget of seconds) are asserted only on the device types in
 :data:`VERIFIED_ON`, and only when other programs left the cores alone during the timings behind
-them (:mod:`course_utils.machine`); ``hardware=True`` asks for the device check alone. Elsewhere
+them (:mod:`course_utils.machinery.machine`); ``hardware=True`` asks for the device check alone. Elsewhere
 they are reported as *unjudged*, with the reason. In a smoke run (``COURSE_SMOKE=1``) nothing is
 judged: the sizes are real but the loops are cut to a step or two.
 """
@@ -135,7 +135,7 @@ _RUN_DEVICE: str | None = None  # set by get_profile through record_run_info
 def _device_type() -> str:
     if _RUN_DEVICE:
         return _RUN_DEVICE.split(":")[0]
-    from .profile import _default_device  # late: profile imports this module
+    from ..profile import _default_device  # late: profile imports this module
 
     return _default_device().type
 
@@ -176,7 +176,7 @@ def claim(name: str, value: Any, *, at_least: float | None = None,
       type in ``verified_on`` (default :data:`VERIFIED_ON`) and when other programs left the
       cores alone during the timings behind it: those logged by ``timing.measure``,
       ``training.train`` and ``parallel.ddp_run`` since the previous timing claim, or the
-      current cell if none were (pass a :func:`course_utils.machine.snapshot` instead of True
+      current cell if none were (pass a :func:`course_utils.machinery.machine.snapshot` instead of True
       to start the window there). ``threads``: the intra-op threads the timings used, default
       torch's current number.
     - ``hardware=True``: the value depends on the device but not on its load: judged only on

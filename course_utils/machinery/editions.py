@@ -1,0 +1,151 @@
+"""Editions of a notebook: as committed (reference solutions hidden under each exercise), the
+**student** edition (reference cells removed) and the **answered** edition (each exercise cell
+holds its reference code, as a learner who solved it would have written it, and the reference
+cell is removed).
+
+The exercise pattern these rely on (checked by :func:`exercise_problems`):
+
+* a code cell tagged ``exercise`` (the stub) ends with one ``check_…(…)`` line and calls
+  ``check_`` nowhere else; a value exercise reads ``answer = None``, a function exercise's body is
+  ``raise NotImplementedError(...)``;
+* the next cell is a code cell tagged ``solution`` whose first line starts with
+  ``# @title Reference solution`` and whose last line is ``assert`` + the stub's last line.
+
+``python -m course_utils student --out DIR`` writes the student edition;
+``python -m course_utils run --edition answered`` runs the answered one and fails unless every
+answered exercise printed a ✔ and no ✘ or "not attempted".
+"""
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import nbformat
+
+from .notebooks import find_notebooks
+
+__all__ = ["SOLUTION_TITLE", "EDITIONS", "exercise_pairs", "exercise_problems", "student_edition",
+           "answered_edition", "write_edition", "answered_failures"]
+
+SOLUTION_TITLE = "# @title Reference solution"
+EDITIONS = ("reference", "student", "answered")
+_NOT_ATTEMPTED = "not attempted"
+
+
+def _tags(cell) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def _lines(source: str) -> list[str]:
+    return [line for line in source.splitlines() if line.strip()]
+
+
+def exercise_pairs(nb) -> list[tuple[int, int | None]]:
+    """(stub index, reference index or None) for every code cell tagged ``exercise``."""
+    pairs = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and "exercise" in _tags(cell):
+            nxt = nb.cells[i + 1] if i + 1 < len(nb.cells) else None
+            ok = nxt is not None and nxt.cell_type == "code" and "solution" in _tags(nxt)
+            pairs.append((i, i + 1 if ok else None))
+    return pairs
+
+
+def exercise_problems(nb) -> list[str]:
+    """Where the notebook's exercises break the pattern (empty list: none)."""
+    problems = []
+    pairs = exercise_pairs(nb)
+    solutions = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "solution" in _tags(c)]
+    paired = {s for _, s in pairs if s is not None}
+    for i in solutions:
+        if i not in paired:
+            problems.append(f"cell {i}: a reference solution with no exercise cell right before it")
+    for stub_i, sol_i in pairs:
+        stub = _lines(nb.cells[stub_i].source)
+        if not stub or not stub[-1].startswith("check_"):
+            problems.append(f"cell {stub_i}: an exercise cell must end with its check_…(…) line")
+            continue
+        if any("check_" in line for line in stub[:-1]):
+            problems.append(f"cell {stub_i}: only the last line may call check_ (no guards)")
+        defined = re.findall(r"^def (\w+)|^(\w+)\s*=", nb.cells[stub_i].source, flags=re.M)
+        args = stub[-1].split("(", 1)[1] if "(" in stub[-1] else ""
+        if " if " in args or any(re.search(rf"\b{name}\s*\(", args)
+                                 for pair in defined for name in pair if name):
+            problems.append(f"cell {stub_i}: the check line calls the answer itself (a guard); "
+                            "pass the answer and let the check call it")
+        body = nb.cells[stub_i].source
+        if "= None" not in body and "raise NotImplementedError" not in body:
+            problems.append(f"cell {stub_i}: the stub must read `answer = None` or "
+                            "`raise NotImplementedError(...)`")
+        if sol_i is None:
+            problems.append(f"cell {stub_i}: no reference solution cell right after the exercise")
+            continue
+        sol = _lines(nb.cells[sol_i].source)
+        if not sol or not sol[0].startswith(SOLUTION_TITLE):
+            problems.append(f"cell {sol_i}: a reference cell starts with '{SOLUTION_TITLE} …'")
+        if not sol or sol[-1] != "assert " + stub[-1]:
+            problems.append(f"cell {sol_i}: a reference cell ends with `assert {stub[-1]}`")
+    return problems
+
+
+def student_edition(nb):
+    """A copy with every reference-solution cell removed (outputs cleared)."""
+    out = copy.deepcopy(nb)
+    out.cells = [c for c in out.cells if not (c.cell_type == "code" and "solution" in _tags(c))]
+    for cell in out.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return out
+
+
+def answered_edition(nb):
+    """A copy where each exercise cell holds its reference code (title line dropped, final
+    ``assert check_…`` back to ``check_…``) and the reference cell is gone. Answered cells are
+    tagged ``answered``. Raises ValueError if an exercise has no reference cell."""
+    out = copy.deepcopy(nb)
+    drop = set()
+    for stub_i, sol_i in exercise_pairs(out):
+        if sol_i is None:
+            raise ValueError(f"exercise cell {stub_i} has no reference solution after it")
+        lines = out.cells[sol_i].source.splitlines()
+        lines = [line for line in lines if not line.startswith(SOLUTION_TITLE)]
+        lines = [re.sub(r"^assert (check_)", r"\1", line) for line in lines]
+        stub = out.cells[stub_i]
+        stub.source = "\n".join(lines).strip("\n")
+        stub.metadata["tags"] = [t for t in _tags(stub) if t != "exercise"] + ["answered"]
+        drop.add(sol_i)
+    out.cells = [c for i, c in enumerate(out.cells) if i not in drop]
+    return out
+
+
+def answered_failures(executed_nb) -> list[str]:
+    """For an executed answered edition: the answered cells whose check did not print a ✔, or
+    printed a ✘ or "not attempted"."""
+    failures = []
+    for i, cell in enumerate(executed_nb.cells):
+        if cell.cell_type != "code" or "answered" not in _tags(cell):
+            continue
+        text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("name") == "stdout")
+        if "✔" not in text or "✘" in text or _NOT_ATTEMPTED in text:
+            first = _lines(cell.source)[-1] if _lines(cell.source) else ""
+            failures.append(f"cell {i} ({first[:60]}): {text.strip()[:200] or 'no output'}")
+    return failures
+
+
+def write_edition(edition: str, out_dir: str | Path, only: list[str] | None = None,
+                  notebooks: str | Path | None = None) -> list[Path]:
+    """Write the chosen edition of the notebooks to ``out_dir``; return the written paths."""
+    if edition not in EDITIONS:
+        raise ValueError(f"edition must be one of {EDITIONS}, not {edition!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    transform = {"reference": copy.deepcopy, "student": student_edition,
+                 "answered": answered_edition}[edition]
+    written = []
+    for path in find_notebooks(Path(notebooks) if notebooks else None, only):
+        nb = transform(nbformat.read(path, as_version=4))
+        target = out / path.name
+        nbformat.write(nb, target)
+        written.append(target)
+    return written
