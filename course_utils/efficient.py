@@ -16,7 +16,8 @@ from .models import FeedForward
 
 __all__ = ["sliding_window_attention", "sliding_window_mask", "block_sparse_attention",
            "block_sparse_mask", "block_sparse_tiles", "linformer_attention", "ATTENTION_KINDS",
-           "EfficientSelfAttention", "LinformerSelfAttention", "LongSequenceClassifier"]
+           "EfficientSelfAttention", "LinformerSelfAttention", "LongSequenceClassifier",
+           "train_long_classifiers"]
 
 
 def _check_qkv(q: Tensor, k: Tensor, v: Tensor) -> None:
@@ -308,3 +309,49 @@ class LongSequenceClassifier(nn.Module):
             x = x + layer["attn"](layer["norm1"](x))
             x = x + layer["ff"](layer["norm2"](x))
         return self.head(self.norm(x[:, 0]))
+
+
+def train_long_classifiers(variants: dict[str, dict], train_x: Tensor, train_y: Tensor,
+                           test_x: Tensor, test_y: Tensor, *, num_classes: int, steps: int,
+                           batch_size: int, seed: int, desc: str = "train", lr: float = 3e-3,
+                           eval_every: int = 25, target: float = 0.99,
+                           device: torch.device | str = "cpu", **model_kw) -> dict[str, dict]:
+    """Train one :class:`LongSequenceClassifier` per attention variant on the same data, from
+    the same seed, and report each one's test accuracy.
+
+    ``variants``: name -> keyword arguments of ``LongSequenceClassifier`` (``attention=``,
+    ``global_cls=``, ...), plus an optional ``cut``: the model then sees only the first ``cut``
+    tokens (truncation). ``train_x`` ``(N, n)`` and ``test_x`` ``(M, n)``: token ids;
+    ``train_y`` ``(N,)``, ``test_y`` ``(M,)``: labels. ``model_kw`` go to every model (sizes,
+    ``num_layers``, ``pretrained_embeddings``); ``vocab_size`` defaults to ``max id + 1``.
+    Training stops early once the test accuracy, measured every ``eval_every`` steps, reaches
+    ``target``. Returns ``{name: dict(accuracy, steps, seconds, model)}`` and prints one line
+    per variant.
+    """
+    from .training import accuracy, batches, train
+
+    if train_x.dim() != 2 or test_x.dim() != 2 or train_x.shape[1] != test_x.shape[1]:
+        raise ValueError(f"train_x and test_x must be (N, n) token ids of one length, got "
+                         f"{tuple(train_x.shape)} and {tuple(test_x.shape)}")
+    if len(train_y) != len(train_x) or len(test_y) != len(test_x):
+        raise ValueError("train_y / test_y must have one label per row of train_x / test_x")
+    model_kw.setdefault("vocab_size", int(max(train_x.max(), test_x.max())) + 1)
+    results = {}
+    for name, kw in variants.items():
+        kw = dict(kw)
+        cut = kw.pop("cut", train_x.shape[1])
+        if not 1 <= cut <= train_x.shape[1]:
+            raise ValueError(f"{name}: cut={cut} must lie in [1, {train_x.shape[1]}]")
+        torch.manual_seed(seed)
+        model = LongSequenceClassifier(num_classes=num_classes, seq_len=cut, seed=seed,
+                                       **kw, **model_kw).to(device)
+        xt, xe = train_x[:, :cut], test_x[:, :cut]
+        hist = train(model, batches(xt, train_y, batch_size=batch_size,
+                                    generator=torch.Generator().manual_seed(seed)),
+                     steps=steps, lr=lr, warmup_steps=10, eval_every=eval_every, target=target,
+                     eval_fn=lambda: accuracy(model, xe, test_y), desc=f"{desc}: {name}")
+        results[name] = dict(accuracy=hist.final_metric, steps=hist.num_steps,
+                             seconds=hist.seconds, model=model)
+        print(f"{desc:>7} | {name:<22} accuracy {hist.final_metric:.3f}  "
+              f"({hist.num_steps} steps, {hist.seconds:.1f} s)")
+    return results

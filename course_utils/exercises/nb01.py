@@ -19,7 +19,7 @@ def check_mha_parameters(answer: int | None, d_model: int = 128, num_heads: int 
     if answer == truth:
         return _verdict(True, f"{answer:,} parameters: four d×d matrices and four biases; "
                               "the number of heads does not change it.", "")
-    hint = ("Did you count the biases (4·d_model)?" if answer == 4 * d_model ** 2 else
+    hint = ("Did you count the biases of the four projections?" if answer == 4 * d_model ** 2 else
             "Heads split d_model, they do not multiply the weights." if answer > truth else
             "There are four projections: queries, keys, values and output.")
     return _verdict(False, "", f"{answer:,} is not right. {hint}")
@@ -35,6 +35,20 @@ def check_block_parameters(fn: Callable[[int, int], int] | None) -> bool:
         got = fn(d, ff)
         if got != truth:
             return _verdict(False, "", f"block_parameters({d}, {ff}) = {got}, but the block has "
-                                       f"{truth}. Attention 4(d²+d), feed-forward 2·d·d_ff+d_ff+d, "
-                                       "two LayerNorms 2d each.")
+                                       f"{truth}. {_block_hint(truth - got, d, ff)}")
     return _verdict(True, "your formula matches count_parameters for three sizes.", "")
+
+
+def _block_hint(missing: int, d: int, ff: int) -> str:
+    """Where to look when a block count is off by ``missing`` (never the formula itself)."""
+    if missing == 4 * d:
+        return ("You are missing a few vectors of size d_model: the biases of the attention "
+                "projections, or the LayerNorms' gains and biases?")
+    if missing in (2 * d, ff + d):
+        return "Some biases or LayerNorm parameters are missing: count every vector, not only matrices."
+    if missing < 0:
+        return ("Your count is too large: the heads split d_model (they add no weights), and "
+                "there are two LayerNorms, not three.")
+    return ("Count the parts one by one: print count_parameters(block.attn), "
+            "count_parameters(block.ff) and count_parameters(block.norm1) for a "
+            "TransformerBlock(d_model, 4, d_ff) and compare each with your term.")

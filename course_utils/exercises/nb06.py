@@ -21,9 +21,12 @@ def check_compute_optimal(fn: Callable[[float], tuple[float, float]] | None) -> 
         N, D = fn(C)
         n_true = math.sqrt(C / 120.0)
         if not (math.isclose(N, n_true, rel_tol=1e-6) and math.isclose(D, 20 * n_true, rel_tol=1e-6)):
-            return _verdict(False, "", f"compute_optimal({C:.3g}) = ({N:.4g}, {D:.4g}); expected "
-                                       f"N = {n_true:.4g}, D = {20 * n_true:.4g}. Put D = 20·N "
-                                       "into C = 6·N·D and solve for N.")
+            # point at the rule the answer breaks, not at the solution
+            if not math.isclose(6 * N * D, C, rel_tol=1e-6):
+                hint = f"6·N·D = {6 * N * D:.4g}, but the budget is C = {C:.3g}: the pair must spend C"
+            else:
+                hint = f"D/N = {D / N:.4g}: Chinchilla's rule fixes the tokens per parameter"
+            return _verdict(False, "", f"compute_optimal({C:.3g}) = ({N:.4g}, {D:.4g}): {hint}.")
     return _verdict(True, "Right: N = sqrt(C/120). Chinchilla's own budget, 5.88e23 FLOPs, gives "
                           f"{math.sqrt(5.88e23 / 120) / 1e9:.0f}B parameters and "
                           f"{20 * math.sqrt(5.88e23 / 120) / 1e12:.1f}T tokens: the 70B model "
@@ -36,7 +39,7 @@ def check_patchify(fn: Callable[[torch.Tensor, int], torch.Tensor] | None) -> bo
     patches, row by row, each flattened channel-first, as the ViT's patch embedding sees them."""
     if _not_attempted(fn, "write `patchify(images, patch)`"):
         return False
-    from .vision import PatchEmbedding
+    from ..vision import PatchEmbedding
 
     g = torch.Generator().manual_seed(0)
     for B, C, size, p in [(2, 1, 8, 2), (3, 3, 12, 4), (1, 2, 6, 3)]:

@@ -16,7 +16,7 @@ def check_rollout(fn: Callable | None) -> bool:
     """Exercise: ``fn(list of (H, T, T))`` equals :func:`course_utils.interpret.attention_rollout`."""
     if _not_attempted(fn, "write `my_rollout(attentions)`"):
         return False
-    from .interpret import attention_rollout
+    from ..interpret import attention_rollout
 
     g = torch.Generator().manual_seed(0)
     layers = [torch.softmax(torch.randn(3, 5, 5, generator=g), -1) for _ in range(3)]
@@ -33,7 +33,10 @@ def check_rollout(fn: Callable | None) -> bool:
 
 @exercise_check
 def check_weat_effect(fn: Callable | None) -> bool:
-    """Exercise: ``fn(s_x, s_y)`` is WEAT's effect size (sample standard deviation)."""
+    """Exercise: ``fn(s_x, s_y)`` is WEAT's effect size (sample standard deviation), where
+    ``s_x`` and ``s_y`` are the association scores s(w, A, B) of the target words of X and of Y
+    (in notebook 07, Caliskan et al.'s test 6: male and female names as targets, career and
+    family words as attributes)."""
     if _not_attempted(fn, "write `effect_size(s_x, s_y)`"):
         return False
     s_x, s_y = torch.tensor([0.3, 0.1, 0.2, 0.4]), torch.tensor([-0.1, 0.0, 0.1, -0.2])

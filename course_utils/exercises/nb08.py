@@ -5,7 +5,7 @@ from typing import Callable
 
 import torch
 
-from ..models import TransformerBlock, count_parameters
+from ..models import TransformerBlock, TransformerClassifier, count_parameters
 from ._common import _not_attempted, _verdict, exercise_check
 
 __all__ = ['check_stack_parameters', 'check_pre_ln_block']
@@ -18,18 +18,18 @@ def check_stack_parameters(fn: Callable[[int, int, int], int] | None) -> bool:
     positional="none", pooling="last")``: embedding, blocks, final LayerNorm, output layer."""
     if _not_attempted(fn, "write `stack_parameters(num_layers, d_model, vocab_size)`"):
         return False
-    from .models import TransformerClassifier
-
     for layers, d, V in [(1, 16, 10), (4, 32, 50), (7, 8, 3)]:
         truth = count_parameters(TransformerClassifier(V, V, d_model=d, num_heads=4,
                                                        num_layers=layers, positional="none",
                                                        pooling="last"))
         got = fn(layers, d, V)
         if got != truth:
-            return _verdict(False, "", f"stack_parameters({layers}, {d}, {V}) = {got}, expected "
-                                       f"{truth}. Per block: attention 4(d²+d), FFN 8d²+5d, two "
-                                       "LayerNorms 4d; plus embedding V·d, a final LayerNorm 2d "
-                                       "and the output layer d·V+V.")
+            off = "too many" if got > truth else "too few"
+            return _verdict(False, "", f"stack_parameters({layers}, {d}, {V}) = {got}: {off}. "
+                                       "Print the model (print(make_model(1, V))) and count each "
+                                       "part's weights and biases: the blocks' four projections, "
+                                       "feed-forward (width 4d) and LayerNorms, and what sits "
+                                       "outside the blocks.")
     return _verdict(True, "Right: parameters grow exactly linearly with depth, 12d²+13d per "
                           "block.", "")
 
@@ -57,5 +57,5 @@ def check_pre_ln_block(fn: Callable | None) -> bool:
             "sub-layer?" if is_post else
             " x + attn(LN₁(x)) first, then + ff(LN₂(·)).")
     return _verdict(err < 1e-5, "Equal to TransformerBlock(norm_first=True): the residual path "
-                                "x is never normalised, so gradients reach every layer intact.",
+                                "x itself is never normalised.",
                     f"differs from the block by {err:.3g}.{hint}")

@@ -23,9 +23,10 @@ def check_band_flops(fn: Callable[[int, int, int], int] | None) -> bool:
         truth = 2 * 2 * pairs * d
         got = fn(n, d, w)
         if got != truth:
-            hint = ("Near the ends a window is cut off: count the pairs exactly, or subtract "
-                    "the two missing triangles w(w+1) from n(2w+1)." if got == 4 * n * (2 * w + 1) * d
-                    else "Two products, each 2·d FLOPs per (query, key) pair.")
+            hint = ("Near the two ends of the sequence a window is cut off: count only the "
+                    "pairs that exist (draw the band for n=5, w=2)." if got == 4 * n * (2 * w + 1) * d
+                    else "Count the matrix products of attention, and the FLOPs each spends on "
+                         "one (query, key) pair.")
             return _verdict(False, "", f"band_flops({n}, {d}, {w}) = {got}, expected {truth}. "
                                        + hint)
     return _verdict(True, "Right: 4·d·(number of pairs), and the pairs grow as n·(2w+1) — "
@@ -38,7 +39,7 @@ def check_linformer(fn: Callable | None) -> bool:
     softmax(Q (E K)ᵀ / √d) (F V) for q, k, v ``(n, d)`` and E, F ``(proj, n)``."""
     if _not_attempted(fn, "write `my_linformer(q, k, v, E, F)`"):
         return False
-    from .efficient import linformer_attention
+    from ..efficient import linformer_attention
 
     g = torch.Generator().manual_seed(0)
     for n, d, p in [(32, 8, 4), (50, 16, 50)]:
@@ -51,6 +52,7 @@ def check_linformer(fn: Callable | None) -> bool:
         err = float((got - truth).abs().max())
         if err > 1e-9:
             return _verdict(False, "", f"differs from linformer_attention by {err:.3g} at n={n}, "
-                                       f"proj={p}: project keys with E and values with F "
-                                       "along the sequence (E @ k), and scale by √d.")
+                                       f"proj={p}: check which projection meets the keys and "
+                                       "which the values, along which axis, and the scale "
+                                       "(section 1's table).")
     return _verdict(True, "Equal to course_utils.efficient.linformer_attention.", "")

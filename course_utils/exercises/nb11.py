@@ -24,8 +24,8 @@ def check_state_bytes(fn: Callable[[str, int, int, int], int] | None) -> bool:
         if got != truth:
             hint = ("An LSTM keeps h and c, whatever the length." if kind == "lstm" else
                     "A key and a value (each d_model floats) for every past token and layer.")
-            return _verdict(False, "", f"state_bytes({kind!r}, {length}, {d}, {layers}) = {got}, "
-                                       f"expected {truth}. {hint} float32 is 4 bytes.")
+            return _verdict(False, "", f"state_bytes({kind!r}, {length}, {d}, {layers}) = {got} "
+                                       f"is not right. {hint} float32 is 4 bytes.")
     return _verdict(True, "Right: the recurrence carries a constant state; the KV cache grows "
                           "with every token.", "")
 
@@ -48,5 +48,6 @@ def check_linear_attention_recurrence(fn: Callable | None) -> bool:
     err = float((got - truth).abs().max())
     return _verdict(err < 1e-9, "Equal to the parallel form: the same layer, trained in parallel "
                                 "and run as an RNN.",
-                    f"differs from the parallel form by {err:.3g}: S += φ(k_t) v_tᵀ, "
-                    "z += φ(k_t), y_t = φ(q_t)ᵀS / φ(q_t)ᵀz.")
+                    f"differs from the parallel form by {err:.3g}. Reread the recurrence in "
+                    "section 5: what S and z add at step t, and whether y_t reads them before "
+                    "or after that update (the causal form includes token t itself).")

@@ -31,8 +31,9 @@ class NotebookInfo:
 
 CATALOG = [
     NotebookInfo("01", "01_introduction.ipynb", "Introduction to Transformers",
-                 "path length counted (RNN vs attention), an encoder block built and counted, "
-                 "our block equals PyTorch's, a transformer beats bag-of-words on negation",
+                 "path length counted (RNN vs attention), the whole encoder classifier drawn and "
+                 "written in one cell, equal to the package's model and PyTorch's block, "
+                 "parameters counted, a transformer beats bag-of-words on negation",
                  quick="24 s", full="not yet run on a GPU; smoke run: 0.5 GiB peak"),
     NotebookInfo("02", "02_self_attention.ipynb", "Self-attention mechanism",
                  "Q, K, V by hand, why divide by √d_k (entropy and gradients measured), masks, "
@@ -55,14 +56,14 @@ CATALOG = [
     NotebookInfo("06", "06_scaling.ipynb", "Scaling: data, parameters, heads",
                  "char-level LM on BBC News: power laws in parameters and data with fitted "
                  "exponents, overfitting, heads at fixed width, fixed FLOPs vs fixed seconds and "
-                 "Chinchilla; ViT vs CNN on digits; causal vs masked LM; MiniLM fine-tuned vs "
-                 "from scratch",
+                 "Chinchilla (all parameters); ViT vs CNN on digits as the training set grows",
                  quick="97 s", full="not yet run on a GPU; smoke run: 5.1 GiB peak"),
     NotebookInfo("07", "07_attention_visualization.ipynb",
                  "Attention visualization and interpretability",
                  "every layer and head of a trained model and of pretrained MiniLM (offline); "
                  "head patterns measured; an offline viewer; rollout, gradient×input, occlusion; "
-                 "permuted attention; WEAT bias test; training energy",
+                 "permuted attention; MiniLM fine-tuned vs from scratch; WEAT bias test "
+                 "(Caliskan's roles); training energy",
                  quick="30 s", full="not yet run on a GPU; smoke run: 0.8 GiB peak"),
     NotebookInfo("08", "08_depth.ipynb", "Impact of depth",
                  "multi-hop variable binding: accuracy against layers and the minimum depth per "
@@ -72,17 +73,20 @@ CATALOG = [
     NotebookInfo("09", "09_oov_tokenization.ipynb",
                  "Out-of-vocabulary words and subword tokenization",
                  "OOV rate vs vocabulary size and Zipf on Wikipedia; char/BPE/WordPiece/Unigram; "
-                 "BPE from scratch equals tokenizers; [UNK] vs byte-level BPE; GRU and "
-                 "transformer, word vs subword, on unseen words",
+                 "BPE from scratch equals tokenizers; WordPiece's greedy encoding vs merges; "
+                 "[UNK] vs byte-level BPE; GRU and transformer, word vs subword, on unseen words; "
+                 "causal vs masked pre-training",
                  quick="56 s", full="not yet run on a GPU; smoke run: 1.2 GiB peak"),
     NotebookInfo("10", "10_long_sequences.ipynb", "Long sequences: sparse, Longformer, Linformer",
-                 "time and peak memory to n = 16k for naive, fused SDPA, sliding window, "
-                 "block-sparse and Linformer, slopes and crossovers; limits exact; error on "
-                 "MiniLM's inputs; accuracy on a needle task and BBC News vs truncation",
+                 "time and peak memory to n = 8k (16k in full) for naive, fused SDPA, sliding "
+                 "window, block-sparse and Linformer, slopes and crossovers; limits exact; error "
+                 "on MiniLM's inputs; two-layer models on a needle task and BBC News vs "
+                 "truncation",
                  quick="77 s", full="not yet run on a GPU; smoke run: 8.6 GiB peak"),
     NotebookInfo("11", "11_transformers_vs_rnns.ipynb", "Transformers vs RNNs",
                  "equal parameter and time budgets: first-token recall against L, BBC and "
-                 "sentiment, EN→FR number translation with Bahdanau attention and alignments; "
+                 "sentiment, EN→FR number translation (encoder-decoder drawn) with Bahdanau "
+                 "attention and alignments; "
                  "speed; constant RNN state vs KV cache; linear attention as an RNN",
                  quick="61 s", full="not yet run on a GPU; smoke run: 1.1 GiB peak"),
 ]
@@ -160,9 +164,24 @@ def sync_notebook(path: Path) -> bool:
     if installs[0].source != links.install_cell_source():
         installs[0].source = links.install_cell_source()
         changed = True
+    runtime = _header_with_runtime(path.name, headers[0].source)
+    if runtime != headers[0].source:
+        headers[0].source = runtime
+        changed = True
     if changed:
         nbformat.write(nb, path)
     return changed
+
+
+_RUNTIME = re.compile(r"(\*\*Runtime\*\*: about )[^`]*?( in the `quick` profile)")
+
+
+def _header_with_runtime(name: str, header: str) -> str:
+    """The header with its quick runtime taken from ``CATALOG`` (one source for the figure)."""
+    info = next((i for i in CATALOG if i.file == name), None)
+    if info is None or not _RUNTIME.search(header):
+        return header
+    return _RUNTIME.sub(lambda m: f"{m.group(1)}{info.quick}{m.group(2)}", header, count=1)
 
 
 def notebook_problems(path: Path) -> list[str]:
@@ -178,6 +197,9 @@ def notebook_problems(path: Path) -> list[str]:
                         "(run: python -m course_utils sync)")
     if len(installs) != 1 or installs[0].source != links.install_cell_source():
         problems.append("the 'colab-install' cell differs from links.install_cell_source() "
+                        "(run: python -m course_utils sync)")
+    if len(headers) == 1 and _header_with_runtime(path.name, headers[0].source) != headers[0].source:
+        problems.append("the header's quick runtime differs from CATALOG "
                         "(run: python -m course_utils sync)")
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     if "get_profile(" not in code:

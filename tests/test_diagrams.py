@@ -1,0 +1,61 @@
+"""The architecture figures draw without error and name the parts of the models they show."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from course_utils.diagrams import draw_encoder_classifier, draw_encoder_decoder  # noqa: E402
+
+
+def _labels(ax):
+    return [t.get_text() for t in ax.texts]
+
+
+def test_encoder_classifier_draws_every_part_of_the_classifier():
+    ax = draw_encoder_classifier()
+    labels = _labels(ax)
+    for part in ("token embedding", "positions (sin/cos)", "multi-head self-attention",
+                 "feed-forward", "LayerNorm (final)", "linear head", "class logits (B, C)"):
+        assert part in labels, part
+    assert labels.count("LayerNorm") == 2 and labels.count("+") == 3   # 2 residuals + positions
+    assert any(t.startswith("pooling") for t in labels)
+    plt.close(ax.figure)
+
+
+def test_encoder_decoder_draws_cross_attention_and_causal_self_attention():
+    fig, ax = plt.subplots()
+    assert draw_encoder_decoder(ax) is ax
+    labels = _labels(ax)
+    for part in ("masked self-attention", "cross-attention", "multi-head self-attention",
+                 "memory (B, S, d)", "target ids, shifted right (B, T)", "keys, values"):
+        assert part in labels, part
+    assert labels.count("LayerNorm") == 2 + 3          # encoder block 2, decoder block 3
+    plt.close(fig)
+
+
+def test_bad_axes_is_a_clear_error():
+    with pytest.raises(TypeError, match="matplotlib Axes"):
+        draw_encoder_classifier(ax="not axes")
+
+
+def _count(module, kind):
+    return sum(isinstance(m, kind) for m in module.modules())
+
+
+def test_figures_have_as_many_norms_and_attentions_as_the_one_layer_models():
+    from torch import nn
+
+    from course_utils.attention import MultiHeadAttention
+    from course_utils.models import FeedForward, TransformerClassifier
+    from course_utils.seq2seq import TransformerSeq2Seq
+
+    for draw, model in ((draw_encoder_classifier, TransformerClassifier(20, 2, num_layers=1)),
+                        (draw_encoder_decoder, TransformerSeq2Seq(20, 20, num_layers=1))):
+        labels = _labels(draw())
+        norms = sum(t.startswith("LayerNorm") for t in labels)
+        attentions = sum(t.endswith("attention") for t in labels)
+        assert norms == _count(model, nn.LayerNorm), draw.__name__
+        assert attentions == _count(model, MultiHeadAttention), draw.__name__
+        assert labels.count("feed-forward") == _count(model, FeedForward), draw.__name__
+        plt.close("all")
