@@ -74,3 +74,34 @@ def test_exercise_checks_accept_right_and_reject_wrong_answers(capsys):
     assert not ex.check_rotation(lambda x, o: x)
     out = capsys.readouterr().out
     assert "✔" in out and "✘" in out and "not attempted" in out
+
+
+def test_set_style_matches_seaborn_theme_without_importing_it():
+    """set_style reproduces sns.set_theme(whitegrid, notebook, colorblind) and leaves seaborn
+    (and its scipy import) out of a notebook that draws no heatmap."""
+    import subprocess
+    import sys
+
+    code = ("import sys, course_utils.plots as p; p.set_style(); "
+            "print('seaborn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from course_utils.plots import SEABORN_THEME, set_style
+
+    from matplotlib.colors import to_hex
+
+    def current():
+        values = {k: plt.rcParams[k] for k in SEABORN_THEME if k != "axes.prop_cycle"}
+        values["colors"] = [to_hex(c) for c in plt.rcParams["axes.prop_cycle"].by_key()["color"]]
+        return values
+
+    with plt.rc_context():
+        sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
+        theirs = current()
+    with plt.rc_context():
+        set_style()
+        ours = current()
+    assert ours == theirs
