@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -176,7 +178,8 @@ def peak_memory(fn: Callable[[], object], device: torch.device | str | None = No
     from torch._C._profiler import _EventType
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _native_stderr_silenced(), \
+            profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         out = fn()
         del out
     events: list[tuple[int, int]] = []
@@ -263,3 +266,24 @@ def matmul_peak_gflops(size: int = 1024, *, device: torch.device | str = "cpu",
     b = torch.randn(size, size, device=device, dtype=dtype)
     t = measure(lambda: a @ b, min_run_time=min_run_time)
     return matmul_flops(size, size, size) / t.median / 1e9
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Send file descriptor 2 to /dev/null for the block: the profiler's native code prints a
+    ``USDT … profiler_start/stop`` line per use, which would bury a notebook's output. Python
+    exceptions are unaffected."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:          # no file descriptor 2 (some embedded interpreters): nothing to do
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

@@ -86,3 +86,11 @@ def test_cost_plot_and_peak():
     assert fits["a"].slope == pytest.approx(2) and fits["b"].slope == pytest.approx(1)
     plt.close("all")
     assert matmul_peak_gflops(128, min_run_time=0.05) > 0.1
+
+
+def test_peak_memory_keeps_the_profilers_native_lines_out_of_the_output(capfd):
+    from course_utils.timing import peak_memory
+
+    assert peak_memory(lambda: torch.zeros(1000, 1000), "cpu") > 0
+    out, err = capfd.readouterr()
+    assert "profiler_start" not in err and "USDT" not in err

@@ -55,6 +55,10 @@ class Claim:
             return "○" if self.unjudged else "·"
         return "✔" if self.holds else "✘"
 
+    def _ipython_display_(self) -> None:
+        """Shown as a cell's last value: nothing, since claim() and observe() already printed
+        the line (otherwise a learner reads it twice)."""
+
     def __repr__(self) -> str:
         text = f"{self.mark()} {self.name}: {format_value(self.value)}"
         if self.expected != "(reported)":
@@ -217,10 +221,12 @@ def claim(name: str, value: Any, *, at_least: float | None = None,
 
 
 def observe(name: str, value: Any, *, detail: str = "") -> Claim:
-    """Record a measured number that the notebook reports but does not assert."""
+    """Record a measured number that the notebook reports but does not assert, and print one
+    line about it (``· name: value``)."""
     c = Claim(name=name, value=_to_builtin(value), expected="(reported)", holds=None,
               detail=detail)
     _add(c)
+    print(repr(c))
     return c
 
 
