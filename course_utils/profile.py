@@ -136,7 +136,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                       window=64, block=64, proj=256, min_run_time=0.05,
                       approx_len=512, approx_ks=[16, 32, 64, 128, 256, 512],
                       approx_windows=[4, 16, 64, 256, 511],
-                      needle_len=256, needle_after=128, needle_copies=8, needle_train=3000,
+                      needle_len=192, needle_after=128, needle_copies=8, needle_train=3000,
                       needle_test=200, needle_steps=40, doc_len=512, doc_steps=60, cut=128,
                       test_docs=200, d_model=32, num_heads=2, train_window=16, train_proj=64,
                       batch_size=16, doc_batch=8, layers=2),
@@ -168,7 +168,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "08": {
         "quick": dict(num_symbols=10, num_pairs=5, d_model=64, num_heads=4, hops=[1, 2],
                       depths=[1, 2], train_size=10000, test_size=500, batch_size=256,
-                      max_steps=200, lr=5e-3, warmup=30, target=0.95, solved=0.9, eval_every=25,
+                      max_steps=200, lr=5e-3, warmup=30, target=0.92, solved=0.9, eval_every=25,
                       time_depths=[1, 2, 4, 8], time_batch=256, min_run_time=0.2, deep=5,
                       residual_steps=60, residual_batch=32, grad_depths=[4, 8, 16],
                       grad_batch=64, grad_draws=3, ln_depth=8, warmup_long=40, high_lr=3e-3,

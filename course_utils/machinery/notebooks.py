@@ -70,19 +70,19 @@ CATALOG = [
                  "multi-hop variable binding: accuracy against layers and the minimum depth per "
                  "hop count; parameters and time per step against depth; residuals removed; "
                  "post-LN vs pre-LN gradient norms and warm-up",
-                 quick="64 s", full="not yet run on a GPU; smoke run: 1.2 GiB peak"),
+                 quick="60 s", full="not yet run on a GPU; smoke run: 1.2 GiB peak"),
     NotebookInfo("09", "09_oov_tokenization.ipynb",
                  "Out-of-vocabulary words and subword tokenization",
                  "OOV rate vs vocabulary size and Zipf on Wikipedia; char/BPE/WordPiece/Unigram; "
                  "BPE from scratch equals tokenizers; WordPiece's greedy encoding vs merges; "
                  "[UNK] vs byte-level BPE; GRU and transformer, word vs subword, on unseen words",
-                 quick="60 s", full="not yet run on a GPU; smoke run: 1.2 GiB peak"),
+                 quick="59 s", full="not yet run on a GPU; smoke run: 1.2 GiB peak"),
     NotebookInfo("10", "10_long_sequences.ipynb", "Long sequences: sparse, Longformer, Linformer",
                  "time and peak memory to n = 8k (16k in full) for naive, fused SDPA, sliding "
                  "window, block-sparse and Linformer, slopes and crossovers; limits exact; error "
                  "on MiniLM's inputs; two-layer models on a needle task and BBC News vs "
                  "truncation",
-                 quick="64 s", full="not yet run on a GPU; smoke run: 8.6 GiB peak"),
+                 quick="60 s", full="not yet run on a GPU; smoke run: 8.6 GiB peak"),
     NotebookInfo("11", "11_transformers_vs_rnns.ipynb", "Transformers vs RNNs",
                  "equal parameter and time budgets: first-token recall against L, BBC and "
                  "sentiment, EN→FR number translation (encoder-decoder drawn) with Bahdanau "
