@@ -83,15 +83,21 @@ def _block_frame(ax: Axes, x: float, y0: float, y1: float, label: str) -> None:
     ax.text(x + BOX_W / 2 + 0.7, (y0 + y1) / 2, label, ha="left", va="center", fontsize=9)
 
 
-def _encoder_column(ax: Axes, x: float, y: float, inputs: str, embed: str,
-                    attention: str = "multi-head self-attention") -> float:
-    """Inputs, embedding, positions, one framed pre-LN encoder block; returns the top y."""
+def _embedded_input(ax: Axes, x: float, y: float, inputs: str, embed: str,
+                    positions: str = "positions (sin/cos)") -> None:
+    """Input ids at ``y``, their embedding one step up, positions added one step above that."""
     ax.text(x, y, inputs, ha="center", va="center", fontsize=8.5)
     _arrow(ax, (x, y + 0.15), (x, y + STEP - BOX_H / 2))
     _box(ax, x, y + STEP, embed, "embed")
     _arrow(ax, (x, y + STEP + BOX_H / 2), (x, y + 2 * STEP - 0.13))
     _plus(ax, x, y + 2 * STEP)
-    ax.text(x + 0.25, y + 2 * STEP, "positions (sin/cos)", ha="left", va="center", fontsize=8)
+    ax.text(x + 0.25, y + 2 * STEP, positions, ha="left", va="center", fontsize=8)
+
+
+def _encoder_column(ax: Axes, x: float, y: float, inputs: str, embed: str,
+                    attention: str = "multi-head self-attention") -> float:
+    """Inputs, embedding, positions, one framed pre-LN encoder block; returns the top y."""
+    _embedded_input(ax, x, y, inputs, embed)
     y_block = y + 3 * STEP
     top = _stack_from(ax, x, y + 2 * STEP + 0.13, y_block,
                       [("LayerNorm", "norm"), (attention, "attn"), ("+", ""),
@@ -143,12 +149,8 @@ def draw_encoder_decoder(ax: Axes | None = None, num_layers: str = "N×") -> Axe
     mem_top = _stack_from(ax, xe, enc_top, y_mem, [("LayerNorm (final)", "norm")])
     ax.text(xe, mem_top + 0.3, "memory (B, S, d)", ha="center", va="center", fontsize=8.5)
 
-    ax.text(xd, 0.0, "target ids, shifted right (B, T)", ha="center", va="center", fontsize=8.5)
-    _arrow(ax, (xd, 0.15), (xd, STEP - BOX_H / 2))
-    _box(ax, xd, STEP, "target embedding ×√d", "embed")
-    _arrow(ax, (xd, STEP + BOX_H / 2), (xd, 2 * STEP - 0.13))
-    _plus(ax, xd, 2 * STEP)
-    ax.text(xd + 0.25, 2 * STEP, "positions", ha="left", va="center", fontsize=8)
+    _embedded_input(ax, xd, 0.0, "target ids, shifted right (B, T)", "target embedding ×√d",
+                    positions="positions")
     items = [("LayerNorm", "norm"), ("masked self-attention", "attn"), ("+", ""),
              ("LayerNorm", "norm"), ("cross-attention", "attn"), ("+", ""),
              ("LayerNorm", "norm"), ("feed-forward", "ff"), ("+", "")]
