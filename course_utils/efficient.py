@@ -314,7 +314,7 @@ class LongSequenceClassifier(nn.Module):
 def train_long_classifiers(variants: dict[str, dict], train_x: Tensor, train_y: Tensor,
                            test_x: Tensor, test_y: Tensor, *, num_classes: int, steps: int,
                            batch_size: int, seed: int, desc: str = "train", lr: float = 3e-3,
-                           eval_every: int = 25, target: float = 0.99,
+                           eval_every: int = 25, target: float = 0.99, eval_batch_size: int = 64,
                            device: torch.device | str = "cpu", **model_kw) -> dict[str, dict]:
     """Train one :class:`LongSequenceClassifier` per attention variant on the same data, from
     the same seed, and report each one's test accuracy.
@@ -325,8 +325,9 @@ def train_long_classifiers(variants: dict[str, dict], train_x: Tensor, train_y: 
     ``train_y`` ``(N,)``, ``test_y`` ``(M,)``: labels. ``model_kw`` go to every model (sizes,
     ``num_layers``, ``pretrained_embeddings``); ``vocab_size`` defaults to ``max id + 1``.
     Training stops early once the test accuracy, measured every ``eval_every`` steps, reaches
-    ``target``. Returns ``{name: dict(accuracy, steps, seconds, model)}`` and prints one line
-    per variant.
+    ``target``; it feeds ``eval_batch_size`` test rows at a time (on a CPU, batches of tens of
+    long sequences run faster than one huge batch). Returns
+    ``{name: dict(accuracy, steps, seconds, model)}`` and prints one line per variant.
     """
     from .training import accuracy, batches, train
 
@@ -335,6 +336,8 @@ def train_long_classifiers(variants: dict[str, dict], train_x: Tensor, train_y: 
                          f"{tuple(train_x.shape)} and {tuple(test_x.shape)}")
     if len(train_y) != len(train_x) or len(test_y) != len(test_x):
         raise ValueError("train_y / test_y must have one label per row of train_x / test_x")
+    if eval_batch_size < 1:
+        raise ValueError(f"eval_batch_size must be >= 1, got {eval_batch_size}")
     model_kw.setdefault("vocab_size", int(max(train_x.max(), test_x.max())) + 1)
     results = {}
     for name, kw in variants.items():
@@ -349,7 +352,8 @@ def train_long_classifiers(variants: dict[str, dict], train_x: Tensor, train_y: 
         hist = train(model, batches(xt, train_y, batch_size=batch_size,
                                     generator=torch.Generator().manual_seed(seed)),
                      steps=steps, lr=lr, warmup_steps=10, eval_every=eval_every, target=target,
-                     eval_fn=lambda: accuracy(model, xe, test_y), desc=f"{desc}: {name}")
+                     eval_fn=lambda: accuracy(model, xe, test_y, batch_size=eval_batch_size),
+                     desc=f"{desc}: {name}")
         results[name] = dict(accuracy=hist.final_metric, steps=hist.num_steps,
                              seconds=hist.seconds, model=model)
         print(f"{desc:>7} | {name:<22} accuracy {hist.final_metric:.3f}  "

@@ -46,3 +46,13 @@ def test_bad_inputs():
         train_long_classifiers({"full": {}}, xtr, ytr[:5], xte, yte, **kw)
     with pytest.raises(ValueError, match="cut=0"):
         train_long_classifiers({"c": dict(cut=0)}, xtr, ytr, xte, yte, **kw)
+
+
+def test_eval_batch_size_does_not_change_the_accuracy():
+    xtr, ytr, xte, yte = _data()
+    run = lambda bs: train_long_classifiers({"full": dict(attention="full")}, xtr, ytr, xte, yte,
+                                            num_classes=2, steps=2, batch_size=8, seed=1, d_model=16,
+                                            eval_batch_size=bs)["full"]["accuracy"]
+    assert run(1) == run(5) == run(1024)
+    with pytest.raises(ValueError, match="eval_batch_size"):
+        run(0)

@@ -11,8 +11,9 @@ __all__ = ['check_kv_cache_reads', 'check_ring_allreduce_bytes']
 
 @exercise_check
 def check_kv_cache_reads(fn: Callable[[int, bool], int] | None) -> bool:
-    """Exercise: ``fn(t, use_cache)`` = key/value projections computed, per layer, to produce
-    the token at position ``t`` (0-based; the prefix is positions 0 … t−1)."""
+    """Exercise: ``fn(t, use_cache)`` = for how many tokens one layer computes a key and a value
+    (a token's key and value count as 1) in the forward pass that predicts the token at position
+    ``t`` (0-based, t >= 1) from positions 0 … t−1, fed one pass at a time before it."""
     if _not_attempted(fn, "write `kv_projections(t, use_cache)`"):
         return False
     for t in (1, 5, 100):

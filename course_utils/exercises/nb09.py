@@ -12,7 +12,7 @@ __all__ = ['check_oov_rate', 'check_bpe_merge']
 @exercise_check
 def check_oov_rate(fn: Callable | None) -> bool:
     """Exercise: ``fn(train_words, test_words)`` = share of test tokens not seen in training."""
-    if _not_attempted(fn, "write `oov(train_words, test_words)`"):
+    if _not_attempted(fn, "write `oov_fn(train_words, test_words)`"):
         return False
     train = "the cat sat on the mat".split()
     test = "the dog sat on the log the end".split()
@@ -30,16 +30,19 @@ def check_oov_rate(fn: Callable | None) -> bool:
 @exercise_check
 def check_bpe_merge(fn: Callable | None) -> bool:
     """Exercise: ``fn(word_counts)`` returns the first BPE merge: the most frequent adjacent
-    pair of symbols, counted over words weighted by their counts (ties: smallest pair)."""
+    pair of symbols, counted over words weighted by their counts. Ties: the pair that sorts
+    first (first characters compared, then second), as ``min`` orders tuples of strings."""
     if _not_attempted(fn, "write `first_merge(word_counts)`"):
         return False
     cases = [({"low": 5, "lower": 2, "newest": 6, "widest": 3}, ("e", "s")),
              ({"aa": 1, "ab": 3, "bb": 3}, ("a", "b")),
-             ({"xy": 2, "yx": 2}, ("x", "y"))]
+             ({"xy": 2, "yx": 2}, ("x", "y")),
+             ({"cb": 2, "ca": 2, "ab": 1}, ("c", "a"))]
     for counts, truth in cases:
         got = tuple(fn(counts))
         if got != truth:
             return _verdict(False, "", f"first_merge({counts}) = {got}, expected {truth}: weight "
-                                       "each pair by its word's count; break ties by the "
-                                       "smaller pair")
+                                       "each pair by its word's count; among tied pairs take "
+                                       "the one that sorts first (first character, then "
+                                       "second)")
     return _verdict(True, "that is one step of the loop the tokenizers library runs.", "")

@@ -7,8 +7,9 @@ from the one canonical URL in :mod:`course_utils.machinery.links`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -56,15 +57,16 @@ CATALOG = [
                  quick="49 s", full="not yet run on a GPU; smoke run: 3.9 GiB peak"),
     NotebookInfo("06", "06_scaling.ipynb", "Scaling: data, parameters, heads",
                  "char-level LM on BBC News: power laws in parameters and data with fitted "
-                 "exponents, overfitting, heads at fixed width, fixed FLOPs vs fixed seconds and "
-                 "Chinchilla (all parameters); ViT vs CNN on digits as the training set grows",
+                 "exponents and how α changes with training length, overfitting, heads at fixed width against "
+                 "seed noise, fixed FLOPs vs fixed seconds and Chinchilla (all parameters); ViT vs CNN on digits as the training set grows",
                  quick="78 s", full="not yet run on a GPU; smoke run: 5.1 GiB peak"),
     NotebookInfo("07", "07_attention_visualization.ipynb",
                  "Attention visualization and interpretability",
                  "every layer and head of a trained model and of pretrained MiniLM (offline); "
                  "head patterns measured; an offline viewer; rollout, gradient×input, occlusion; "
-                 "permuted attention; MiniLM fine-tuned vs from scratch; WEAT bias test "
-                 "(Caliskan's roles); training energy",
+                 "permuted attention; MiniLM fine-tuned (first layer only in quick) vs from scratch on "
+                 "topic-balanced articles; WEAT bias test "
+                 "(Caliskan's roles); training energy (GPT-3 per Patterson et al.)",
                  quick="50 s", full="not yet run on a GPU; smoke run: 1.4 GiB peak"),
     NotebookInfo("08", "08_depth.ipynb", "Impact of depth",
                  "multi-hop variable binding: accuracy against layers and the minimum depth per "
@@ -78,7 +80,7 @@ CATALOG = [
                  "[UNK] vs byte-level BPE; GRU and transformer, word vs subword, on unseen words",
                  quick="59 s", full="not yet run on a GPU; smoke run: 1.2 GiB peak"),
     NotebookInfo("10", "10_long_sequences.ipynb", "Long sequences: sparse, Longformer, Linformer",
-                 "time and peak memory to n = 8k (16k in full) for naive, fused SDPA, sliding "
+                 "time and peak memory to n = 8k (32k in full) for naive, fused SDPA, sliding "
                  "window, block-sparse and Linformer, slopes and crossovers; limits exact; error "
                  "on MiniLM's inputs; two-layer models on a needle task and BBC News vs "
                  "truncation",
@@ -191,6 +193,11 @@ def notebook_problems(path: Path) -> list[str]:
     for i, c in enumerate(nb.cells):
         if c.cell_type == "code" and (c.get("outputs") or c.get("execution_count")):
             problems.append(f"cell {i} has outputs or an execution count (commit without outputs)")
+    raw_cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    missing = [i for i, c in enumerate(raw_cells) if not c.get("id")]
+    if missing:
+        problems.append(f"cells {missing} have no id (nbformat 4.5 requires one; copy a cell's "
+                        f"layout or run nbformat.validator.normalize)")
     headers, installs = _tagged(nb, "header"), _tagged(nb, "colab-install")
     if len(headers) != 1 or headers[0].source.split("\n")[0] != links.badge_markdown(path.name):
         problems.append("first line of the 'header' cell is not the canonical Colab badge "
