@@ -32,8 +32,19 @@ def _package_dir(module: str, install: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def read_class_folders(root: str | Path, encoding: str = "latin-1") -> LabelledTexts:
-    """``root/<class>/*.txt`` → texts with labels, classes and files in sorted order."""
+def _read_text(path: Path, encoding: str | None) -> str:
+    if encoding is not None:
+        return path.read_text(encoding=encoding)
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:          # BBC News: 646 files are UTF-8, one (sports/199) is Latin-1
+        return data.decode("latin-1")
+
+
+def read_class_folders(root: str | Path, encoding: str | None = None) -> LabelledTexts:
+    """``root/<class>/*.txt`` → texts with labels, classes and files in sorted order. Each file is
+    read as UTF-8, or as Latin-1 where it is not valid UTF-8 (unless ``encoding`` forces one)."""
     root = Path(root)
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
     if not classes:
@@ -41,7 +52,7 @@ def read_class_folders(root: str | Path, encoding: str = "latin-1") -> LabelledT
     texts, labels = [], []
     for i, name in enumerate(classes):
         for f in sorted((root / name).glob("*.txt")):
-            texts.append(f.read_text(encoding=encoding).strip())
+            texts.append(_read_text(f, encoding).strip())
             labels.append(i)
     return LabelledTexts(texts, labels, classes)
 

@@ -356,8 +356,9 @@ class CausalLM(nn.Module):
     def generate(self, prompt: Tensor, max_new_tokens: int, use_cache: bool = True) -> Tensor:
         """Greedy decoding: ``(B, T0) -> (B, T0 + max_new_tokens)``.
 
-        Without a cache every step re-runs the whole prefix (O(T²) work in total); with one,
-        each step runs only the newest token against stored keys and values.
+        Without a cache every step re-runs the whole prefix: O(T²) work in total for the
+        projections and feed-forward, O(T³) for the attention scores. With one, each step runs
+        only the newest token against stored keys and values (O(T) and O(T²) in total).
         """
         if prompt.shape[1] + max_new_tokens > self.max_len:
             raise ValueError(f"prompt {prompt.shape[1]} + {max_new_tokens} new tokens exceed "

@@ -93,7 +93,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "06": {
         "quick": dict(lm_sizes=[(16, 1), (32, 1), (64, 1), (128, 1)], lm_steps=60, lm_batch=64,
                       lm_len=64, lr=3e-3, warmup=6, lm_eval_every=4,
-                      data_sizes=[1000, 4000, 16000, 64000], data_steps=120, small_d=64, small_steps=150,
+                      data_sizes=[1000, 4000, 16000, 64000], data_steps=120, small_d=64, small_steps=80,
                       small_batch=32, small_len=32, data_eval_every=25, heads=[1, 2, 4, 8],
                       mlm_eval_windows=512, min_run_time=0.15,
                       vit_sizes=[30, 150, 1200], vit_test=597, vit_steps=300, vit_d=32,

@@ -95,6 +95,14 @@ def test_notebook_problems_catches_outputs(tmp_path):
     assert any("outputs" in p for p in notebook_problems(copy))
 
 
+def test_notebook_problems_catches_a_cell_without_id(tmp_path):
+    copy = tmp_path / NOTEBOOKS[0].name
+    data = json.loads(NOTEBOOKS[0].read_text())
+    del data["cells"][3]["id"]
+    copy.write_text(json.dumps(data))
+    assert any("cells [3] have no id" in p for p in notebook_problems(copy))
+
+
 def test_readme_table_is_the_generated_one(monkeypatch):
     from course_utils.machinery.notebooks import README_END, README_START, readme_table
 
