@@ -95,6 +95,7 @@ def test_notebook_problems_catches_outputs(tmp_path):
     assert any("outputs" in p for p in notebook_problems(copy))
 
 
+@pytest.mark.filterwarnings("ignore::nbformat.warnings.MissingIDFieldWarning")
 def test_notebook_problems_catches_a_cell_without_id(tmp_path):
     copy = tmp_path / NOTEBOOKS[0].name
     data = json.loads(NOTEBOOKS[0].read_text())
