@@ -137,7 +137,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                       approx_len=512, approx_ks=[16, 32, 64, 128, 256, 512],
                       approx_windows=[4, 16, 64, 256, 511],
                       needle_len=192, needle_after=128, needle_copies=8, needle_train=3000,
-                      needle_test=200, needle_steps=30, needle_eval_every=10, doc_len=384,
+                      needle_test=200, needle_steps=40, needle_eval_every=10, doc_len=384,
                       doc_steps=60, cut=128,
                       test_docs=200, d_model=32, num_heads=2, train_window=16, train_proj=64,
                       batch_size=16, doc_batch=8, layers=2),
