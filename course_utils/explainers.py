@@ -129,13 +129,33 @@ def lime_scores(model, tokens: Tensor, target: int | Tensor | None = None, *, nu
     return scores
 
 
+def _import_shap():
+    """``import shap`` with numba's JIT off while shap's modules load, so its ``@njit`` functions stay
+    plain Python. shap does not cache their compiled code: every new process compiled them on first
+    use, 10-15 s on 2 cores, while the course's short texts need about 0.1 s of SHAP per sentence
+    without them. (If shap was imported before, its compiled functions are used as they are.)"""
+    import sys
+
+    if "shap" in sys.modules:
+        return sys.modules["shap"]
+    import numba
+
+    before = numba.config.DISABLE_JIT
+    numba.config.DISABLE_JIT = True
+    try:
+        import shap
+    finally:
+        numba.config.DISABLE_JIT = before
+    return shap
+
+
 def shap_scores(model, tokens: Tensor, target: int | Tensor | None = None, *, max_evals: int = 300,
                 seed: int = 0, fixed: Tensor | None = None) -> Tensor:
     """SHAP values (Lundberg & Lee 2017) from ``shap``'s Partition explainer with a text masker:
     at most ``max_evals`` model calls per sequence, Owen values over a hierarchy of neighbouring
     tokens, removal = padding. ``tokens`` ``(B, T)`` → ``(B, T)`` for the target class; padding and
     ``fixed`` positions score 0."""
-    import shap
+    shap = _import_shap()
 
     tokens = _check_tokens(tokens, fixed)
     if max_evals < 2:

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["attention_rollout", "gradient_x_input", "occlusion", "rank_correlation",
-           "repeated_random_tokens", "per_token_loss", "induction_scores",
+           "rank_correlations", "repeated_random_tokens", "per_token_loss", "induction_scores",
            "top1_agreement"]
 
 
@@ -37,9 +37,11 @@ def attention_rollout(attentions: list[Tensor] | Tensor, residual: bool = True) 
 
 
 def _embedding_module(model):
-    emb = getattr(model, "embed", None)
+    emb = getattr(model, "embed", None)                         # the course's classifiers
     if emb is None:
-        raise ValueError("the model needs an `embed` nn.Embedding to attribute to tokens")
+        emb = getattr(getattr(model, "encoder", None), "word", None)   # BertClassifier
+    if emb is None:
+        raise ValueError("the model needs an `embed` (or `encoder.word`) nn.Embedding to attribute to tokens")
     return emb
 
 
@@ -106,6 +108,21 @@ def rank_correlation(a: Tensor, b: Tensor) -> float:
     if a.shape != b.shape:
         raise ValueError(f"score vectors differ in length: {a.shape} and {b.shape}")
     return float(spearmanr(a, b).statistic)
+
+
+def rank_correlations(a: Tensor, b: Tensor) -> Tensor:
+    """Spearman's rank correlation of each row of ``a`` with the same row of ``b``:
+    ``(B, T), (B, T) -> (B,)`` (ties get average ranks; a row that is constant in either gives NaN)."""
+    from scipy.stats import rankdata
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"need two (B, T) score tensors of the same shape, got {a.shape} and {b.shape}")
+    ra, rb = rankdata(a, axis=1), rankdata(b, axis=1)
+    ra, rb = ra - ra.mean(1, keepdims=True), rb - rb.mean(1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (ra * rb).sum(1) / np.sqrt((ra ** 2).sum(1) * (rb ** 2).sum(1))
+    return torch.from_numpy(r)
 
 
 def top1_agreement(scores: Tensor, positions: Tensor) -> float:

@@ -53,8 +53,16 @@ def load_pretrained(name_or_path: str | Path, *, local_files_only: bool | None =
         import os
 
         local_files_only = is_folder or os.environ.get("HF_HUB_OFFLINE", "0") == "1"
-    model = AutoModel.from_pretrained(str(name_or_path), attn_implementation="eager",
-                                      local_files_only=local_files_only)
+    from transformers.utils import logging as hf_logging
+
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()           # no "Loading weights" bar (a widget in notebooks)
+    try:
+        model = AutoModel.from_pretrained(str(name_or_path), attn_implementation="eager",
+                                          local_files_only=local_files_only)
+    finally:
+        if bar:
+            hf_logging.enable_progress_bar()
     tokenizer = AutoTokenizer.from_pretrained(str(name_or_path), local_files_only=local_files_only)
     model.eval()
     return model, tokenizer
@@ -108,14 +116,18 @@ def attention_maps(model, tokenizer, text: str, max_length: int = 64) -> Attenti
 
 
 @torch.no_grad()
-def sentence_embeddings(model, tokenizer, texts: list[str], batch_size: int = 64) -> Tensor:
+def sentence_embeddings(model, tokenizer, texts: list[str], batch_size: int = 64,
+                        max_length: int = 128) -> Tensor:
     """Mean-pooled, L2-normalised sentence embeddings ``(N, hidden)`` on the CPU: how
     all-MiniLM-L6-v2 is meant to be used (sentence-transformers' pooling). The model runs on
-    its own device."""
+    its own device. Each text is cut to its first ``max_length`` word pieces ([CLS] and [SEP]
+    included); the cost grows with it."""
+    if max_length < 2:
+        raise ValueError(f"max_length must leave room for [CLS] and [SEP] (>= 2), got {max_length}")
     chunks = []
     for i in range(0, len(texts), batch_size):
         enc = tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True,
-                        truncation=True, max_length=128).to(_device_of(model))
+                        truncation=True, max_length=max_length).to(_device_of(model))
         hidden = model(**enc).last_hidden_state  # (B, T, H)
         pooled = masked_mean(hidden, enc["attention_mask"].bool())
         chunks.append(torch.nn.functional.normalize(pooled, dim=-1).cpu())
@@ -180,7 +192,10 @@ class BertEncoder(torch.nn.Module):
             if isinstance(m, torch.nn.Linear):
                 torch.nn.init.zeros_(m.bias)
 
-    def forward(self, tokens: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+    def forward(self, tokens: Tensor, attention_mask: Tensor | None = None,
+                need_weights: bool = False) -> Tensor:
+        """``need_weights=True`` keeps each layer's attention ``(B, H, T, T)`` in
+        ``self.layers[i].attention_weights`` (slower: no fused kernel)."""
         if tokens.dim() != 2 or tokens.shape[1] > self.position.num_embeddings:
             raise ValueError(f"tokens must be (B, T <= {self.position.num_embeddings}), got "
                              f"{tuple(tokens.shape)}")
@@ -191,7 +206,7 @@ class BertEncoder(torch.nn.Module):
         h = self.norm(self.word(tokens) + self.position.weight[:T] + self.token_type.weight[0])
         mask = None if attention_mask is None else attention_mask.bool()[:, None, :]  # (B,1,T)
         for block in self.layers:
-            h = block(h, mask=mask, need_weights=False)
+            h = block(h, mask=mask, need_weights=need_weights)
         return h
 
     @classmethod

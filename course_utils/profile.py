@@ -42,10 +42,16 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "01": {
         "quick": dict(path_lengths=[4, 8, 16, 32, 64], d_model=64, num_heads=4, num_layers=2,
                       seq_len=10, train_size=4000, test_size=2000, batch_size=64,
-                      max_steps=1200, target_accuracy=0.97, bow_steps=400),
+                      max_steps=1200, target_accuracy=0.97, bow_steps=400,
+                      search_per_topic=30, embed_len=48, labelled_per_topic=4, fact_tokens=22,
+                      samples=3, sample_tokens=16, article_words=90, answer_tokens=28,
+                      kv_new_tokens=5),
         "full": dict(path_lengths=[4, 8, 16, 32, 64, 128, 256], d_model=128, num_heads=4,
                      num_layers=2, seq_len=24, train_size=20000, test_size=5000,
-                     batch_size=128, max_steps=4000, target_accuracy=0.995, bow_steps=1500),
+                     batch_size=128, max_steps=4000, target_accuracy=0.995, bow_steps=1500,
+                     search_per_topic=200, embed_len=128, labelled_per_topic=4, fact_tokens=40,
+                     samples=5, sample_tokens=40, article_words=120, answer_tokens=48,
+                     kv_new_tokens=16),
     },
     "02": {
         "quick": dict(d_ks=[2, 4, 8, 16, 32, 64, 128, 256, 512], num_keys=64, trials=256,
@@ -109,14 +115,18 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "07": {
         "quick": dict(seq_len=12, train_size=3000, test_size=500, d_model=64, num_heads=4,
                       num_layers=2, max_steps=600, target_accuracy=0.99, num_sentences=24,
-                      permutations=10000, corr_examples=200,
-                      ft_sizes=[20, 320], ft_test=250, ft_layers=1, ft_len=32, ft_batch=8,
-                      ft_steps=30, ft_lr_pretrained=3e-4, ft_lr_scratch=1e-3),
+                      permutations=10000, corr_examples=100,
+                      ft_sizes=[20, 320], ft_test=150, ft_layers=1, ft_len=32, ft_batch=8,
+                      ft_steps=20, ft_lr_pretrained=3e-4, ft_lr_scratch=1e-3,
+                      explain_examples=30, explain_articles=6, lime_samples=100, shap_evals=100,
+                      ig_steps=32, induction_batch=2, induction_len=50),
         "full": dict(seq_len=24, train_size=20000, test_size=2000, d_model=128, num_heads=8,
                      num_layers=4, max_steps=4000, target_accuracy=0.995, num_sentences=200,
                      permutations=100000, corr_examples=2000,
                      ft_sizes=[20, 80, 320, 1280], ft_test=400, ft_layers=6, ft_len=128,
-                     ft_batch=16, ft_steps=300, ft_lr_pretrained=5e-5, ft_lr_scratch=3e-4),
+                     ft_batch=16, ft_steps=300, ft_lr_pretrained=5e-5, ft_lr_scratch=3e-4,
+                     explain_examples=200, explain_articles=40, lime_samples=500, shap_evals=300,
+                     ig_steps=32, induction_batch=8, induction_len=100),
     },
     "09": {
         "quick": dict(held_out_articles=26, vocab_sizes=[500, 1000, 2000, 5000, 10000, 20000],
@@ -192,10 +202,13 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
 # checks). The course's own loops are cut centrally: training.train takes SMOKE_STEPS steps,
 # accuracy() and evaluate_lm() read SMOKE_EVAL_ROWS rows, timing.measure() makes one call.
 _SMOKE: dict[str, dict[str, Any]] = {
+    "01": dict(search_per_topic=40, fact_tokens=4, sample_tokens=4, answer_tokens=4,
+               kv_new_tokens=2),   # MiniLM run over every searched article; tokens generated
     "02": dict(test_size=500),           # attention read off every negated test sentence
     "04": dict(count_max=2048),          # FLOPs counted op by op through an n-step LSTM loop
     "05": dict(gen_new=32),              # tokens generated one forward pass at a time, uncached
-    "07": dict(test_size=100, corr_examples=100),   # occlusion: one forward pass per token
+    "07": dict(test_size=100, corr_examples=100,    # occlusion: one forward pass per token
+               explain_examples=10, explain_articles=4, lime_samples=60, shap_evals=60),  # model calls per text
     "08": dict(grad_draws=1),            # gradient norms averaged over random draws
 }
 

@@ -8,7 +8,7 @@ from course_utils import exercises as ex
 from course_utils.data import bbc_news, read_class_folders, wikipedia_articles
 from course_utils.fairness import weat
 from course_utils.interpret import (attention_rollout, gradient_x_input, occlusion,
-                                    rank_correlation, top1_agreement)
+                                    rank_correlation, rank_correlations, top1_agreement)
 from course_utils.models import TransformerClassifier
 from course_utils.pretrained import (attention_maps, load_minilm, load_pretrained, minilm_path,
                                      sentence_embeddings)
@@ -160,3 +160,18 @@ def test_exercise_checks_07():
     assert not ex.check_rollout(lambda layers: torch.eye(5))
     assert ex.check_weat_effect(lambda x, y: ((x.mean() - y.mean()) / torch.cat([x, y]).std()).item())
     assert not ex.check_weat_effect(lambda x, y: (x.mean() - y.mean()).item())
+
+
+def test_rank_correlations_match_scipy_row_by_row():
+    from scipy.stats import spearmanr
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(5, 9, generator=g), torch.rand(5, 9, generator=g)
+    a[0, :3] = 0.5                                             # ties
+    rows = rank_correlations(a, b)
+    assert rows.shape == (5,)
+    for i in range(5):
+        assert rows[i].item() == pytest.approx(spearmanr(a[i], b[i]).statistic, abs=1e-9)
+    assert torch.isnan(rank_correlations(torch.ones(1, 4), torch.rand(1, 4)))[0]
+    with pytest.raises(ValueError, match=r"\(5, 9\) and \(5, 8\)"):
+        rank_correlations(a, b[:, :8])

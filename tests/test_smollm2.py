@@ -85,3 +85,4 @@ def test_missing_wheel_names_the_install_command(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(FileNotFoundError):
         pretrained.load_smollm2()
+
