@@ -401,8 +401,7 @@ def load_smollm2(device: str | torch.device = "cpu"):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(SMOLLM2_HUB_NAME)
-        model = AutoModelForCausalLM.from_pretrained(SMOLLM2_HUB_NAME, attn_implementation="eager",
-                                                     dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(SMOLLM2_HUB_NAME, attn_implementation="eager").float()
     return model.to(device).eval(), tokenizer
 
 

@@ -68,10 +68,11 @@ def test_our_gguf_loader_equals_transformers_gguf_loader(smollm2):
     theirs_tok = AutoTokenizer.from_pretrained(str(path.parent), **extra)
     texts = ["The transformer was introduced in 2017.", "  Costs rose 12.5% to £3,400 -- 'again'!\nNew line",
              "<|im_start|>user\nHello<|im_end|>", "naïve café, 東京"]
-    for text in texts:
-        assert tokenizer(text).input_ids == theirs_tok(text).input_ids, text
+    for text in texts:      # the pieces; special tokens aside (transformers 4.55 adds a BOS the file does not ask for)
+        assert tokenizer(text, add_special_tokens=False).input_ids == theirs_tok(text, add_special_tokens=False).input_ids, text
+        assert tokenizer(text).input_ids == tokenizer(text, add_special_tokens=False).input_ids    # add_bos_token: False
     theirs = AutoModelForCausalLM.from_pretrained(str(path.parent), attn_implementation="eager",
-                                                  dtype=torch.float32, **extra).eval()
+                                                  **extra).float().eval()
     ids = pretrained.chat_ids(tokenizer, "What is a transformer?")
     with torch.no_grad():
         diff = (model(ids).logits - theirs(ids).logits).abs().max().item()
@@ -86,3 +87,28 @@ def test_missing_wheel_names_the_install_command(monkeypatch):
     with pytest.raises(FileNotFoundError):
         pretrained.load_smollm2()
 
+
+
+def test_without_the_wheel_colab_takes_the_hub_path(monkeypatch):
+    """Where the wheel is missing and the hub is allowed, the hub name is asked for (stubbed here:
+    no network), the model comes back in float32 and eval mode."""
+    import transformers
+
+    def missing():
+        raise FileNotFoundError("no wheel")
+
+    asked = []
+
+    class Stub(torch.nn.Linear):
+        @classmethod
+        def from_pretrained(cls, name, **kwargs):
+            asked.append((name, kwargs.get("attn_implementation")))
+            return cls(2, 2).double()
+
+    monkeypatch.setattr(pretrained, "smollm2_path", missing)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(transformers, "AutoModelForCausalLM", Stub)
+    monkeypatch.setattr(transformers, "AutoTokenizer", Stub)
+    model, _ = pretrained.load_smollm2()
+    assert asked == [(pretrained.SMOLLM2_HUB_NAME, None), (pretrained.SMOLLM2_HUB_NAME, "eager")]
+    assert model.weight.dtype == torch.float32 and not model.training
