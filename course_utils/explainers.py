@@ -182,12 +182,18 @@ def shap_scores(model, tokens: Tensor, target: int | Tensor | None = None, *, ma
 
 
 def integrated_gradients(model, tokens: Tensor, target: int | Tensor | None = None, *, steps: int = 32,
-                         embedding: torch.nn.Module | None = None, fixed: Tensor | None = None) -> Tensor:
+                         embedding: torch.nn.Module | None = None, fixed: Tensor | None = None,
+                         return_delta: bool = False):
     """Integrated gradients (Sundararajan et al. 2017) with Captum's ``LayerIntegratedGradients``
-    on the token embedding: the straight path from a baseline (every scored token replaced by
-    padding; ``fixed`` tokens kept) to the input, in ``steps`` steps, summed over features.
-    ``tokens`` ``(B, T)`` → ``(B, T)``; padding and ``fixed`` positions score 0. ``embedding``
-    defaults to ``model.embed`` (course models) or ``model.encoder.word`` (BERT)."""
+    on the token embedding's output: the straight path from a baseline (each scored token's
+    embedding replaced by the padding token's embedding; ``fixed`` tokens kept) to the input, in
+    ``steps`` steps, summed over features. The padding mask still comes from the original ids, so
+    the baseline's positions stay visible to attention: the baseline is "pad vectors", not "no
+    tokens". ``tokens`` ``(B, T)`` → ``(B, T)``; padding and ``fixed`` positions score 0.
+    ``embedding`` defaults to ``model.embed`` (course models) or ``model.encoder.word`` (BERT).
+    ``return_delta=True`` also returns Captum's convergence delta ``(B,)``: the attributions' sum
+    minus (target logit at the input − at the baseline), which completeness says is 0 and a
+    ``steps``-point approximation of the integral leaves small."""
     from captum.attr import LayerIntegratedGradients
 
     tokens = _check_tokens(tokens, fixed)
@@ -205,12 +211,14 @@ def integrated_gradients(model, tokens: Tensor, target: int | Tensor | None = No
         ig = LayerIntegratedGradients(model, embedding)
         x = tokens.to(device)
         baseline = x.masked_fill(free.to(device), pad)
-        attributions = ig.attribute(x, baselines=baseline, target=target.to(device), n_steps=steps,
-                                    internal_batch_size=max(1, 4096 // tokens.shape[1]))
+        attributions, delta = ig.attribute(x, baselines=baseline, target=target.to(device), n_steps=steps,
+                                           internal_batch_size=max(1, 4096 // tokens.shape[1]),
+                                           return_convergence_delta=True)
     finally:
         model.zero_grad(set_to_none=True)
         model.train(was_training)
-    return attributions.sum(-1).detach().cpu().float().masked_fill(~free, 0.0)
+    scores = attributions.sum(-1).detach().cpu().float().masked_fill(~free, 0.0)
+    return (scores, delta.detach().cpu().float()) if return_delta else scores
 
 
 def random_scores(tokens: Tensor, seed: int = 0, pad_id: int = 0, fixed: Tensor | None = None) -> Tensor:

@@ -44,13 +44,13 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                       seq_len=10, train_size=4000, test_size=2000, batch_size=64,
                       max_steps=1200, target_accuracy=0.97, bow_steps=400,
                       search_per_topic=30, embed_len=48, labelled_per_topic=4, fact_tokens=22,
-                      samples=3, sample_tokens=16, article_words=90, answer_tokens=28,
+                      samples=3, sample_tokens=16, article_tokens=130, answer_tokens=28,
                       kv_new_tokens=5),
         "full": dict(path_lengths=[4, 8, 16, 32, 64, 128, 256], d_model=128, num_heads=4,
                      num_layers=2, seq_len=24, train_size=20000, test_size=5000,
                      batch_size=128, max_steps=4000, target_accuracy=0.995, bow_steps=1500,
                      search_per_topic=200, embed_len=128, labelled_per_topic=4, fact_tokens=40,
-                     samples=5, sample_tokens=40, article_words=120, answer_tokens=48,
+                     samples=5, sample_tokens=40, article_tokens=200, answer_tokens=48,
                      kv_new_tokens=16),
     },
     "02": {
@@ -116,10 +116,10 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "quick": dict(seq_len=12, train_size=3000, test_size=500, d_model=64, num_heads=4,
                       num_layers=2, max_steps=600, target_accuracy=0.99, num_sentences=24,
                       permutations=10000, corr_examples=100,
-                      ft_sizes=[20, 320], ft_test=150, ft_layers=1, ft_len=32, ft_batch=8,
+                      ft_sizes=[20, 320], ft_test=120, ft_layers=1, ft_len=32, ft_batch=8,
                       ft_steps=20, ft_lr_pretrained=3e-4, ft_lr_scratch=1e-3,
-                      explain_examples=30, explain_articles=6, lime_samples=100, shap_evals=100,
-                      ig_steps=32, induction_batch=2, induction_len=50),
+                      explain_examples=24, explain_articles=5, lime_samples=100, shap_evals=100,
+                      ig_steps=32, induction_batch=2, induction_len=40),
         "full": dict(seq_len=24, train_size=20000, test_size=2000, d_model=128, num_heads=8,
                      num_layers=4, max_steps=4000, target_accuracy=0.995, num_sentences=200,
                      permutations=100000, corr_examples=2000,
@@ -208,7 +208,8 @@ _SMOKE: dict[str, dict[str, Any]] = {
     "04": dict(count_max=2048),          # FLOPs counted op by op through an n-step LSTM loop
     "05": dict(gen_new=32),              # tokens generated one forward pass at a time, uncached
     "07": dict(test_size=100, corr_examples=100,    # occlusion: one forward pass per token
-               explain_examples=10, explain_articles=4, lime_samples=60, shap_evals=60),  # model calls per text
+               explain_examples=10, explain_articles=2, lime_samples=20, shap_evals=20,  # model calls per text
+               ig_steps=4),                                                               # IG's path points
     "08": dict(grad_draws=1),            # gradient norms averaged over random draws
 }
 

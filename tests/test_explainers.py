@@ -106,3 +106,11 @@ def test_fixed_tokens_score_zero_and_stay(explain):
         assert scores[1].abs().max() < 1e-3                    # nothing left that changes the output
     comp = E.comprehensiveness(model, TOKENS, torch.rand(TOKENS.shape), fractions=(1.0,), fixed=fixed)
     assert comp[1].abs() < 1e-6 and comp[0] > 0.4             # all free tokens removed: row 1 keeps token 5
+
+
+def test_integrated_gradients_completeness_delta_is_small():
+    """Completeness: attributions sum to logit(input) − logit(baseline); Captum's delta measures
+    the gap, which is tiny for this model (linear in the embedding)."""
+    scores, delta = E.integrated_gradients(OneWordModel(), TOKENS, steps=8, return_delta=True)
+    assert delta.shape == (3,) and delta.abs().max() < 1e-4
+    assert torch.allclose(scores.sum(1), torch.full((3,), 4.0), atol=1e-4)   # logit 4·hit, baseline 0

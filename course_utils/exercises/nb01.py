@@ -7,7 +7,7 @@ from ..attention import MultiHeadAttention
 from ..models import TransformerBlock, count_parameters
 from ._common import _not_attempted, _verdict, exercise_check
 
-__all__ = ['check_mha_parameters', 'check_block_parameters']
+__all__ = ['check_mha_parameters', 'check_block_parameters', 'check_kv_cache_bytes']
 
 
 @exercise_check
@@ -52,3 +52,40 @@ def _block_hint(missing: int, d: int, ff: int) -> str:
     return ("Count the parts one by one: print count_parameters(block.attn), "
             "count_parameters(block.ff) and count_parameters(block.norm1) for a "
             "TransformerBlock(d_model, 4, d_ff) and compare each with your term.")
+
+
+# SmolLM2-135M-Instruct's shape (its config, printed in section 6): 30 layers, 3 key-value heads
+# of 64 dimensions (9 query heads share them), float32 weights and cache
+_SMOLLM2_LAYERS, _SMOLLM2_KV_HEADS, _SMOLLM2_HEAD_DIM, _FLOAT32_BYTES = 30, 3, 64, 4
+
+
+@exercise_check
+def check_kv_cache_bytes(fn: Callable[[int], int] | None) -> bool:
+    """Exercise: ``fn(tokens)`` returns the bytes of SmolLM2's KV cache after ``tokens`` tokens
+    (float32, one sequence)."""
+    if _not_attempted(fn, "write `kv_cache_bytes(tokens)`"):
+        return False
+    per_token = 2 * _SMOLLM2_LAYERS * _SMOLLM2_KV_HEADS * _SMOLLM2_HEAD_DIM * _FLOAT32_BYTES
+    for tokens in (1, 200, 8192):
+        got, truth = fn(tokens), per_token * tokens
+        if got != truth:
+            return _verdict(False, "", f"kv_cache_bytes({tokens}) = {got}, which is not right. "
+                                       f"{_kv_hint(got / truth if truth else 0.0)}")
+    return _verdict(True, f"{per_token:,} bytes per token: {per_token * 8192 / 2**20:.0f} MiB for a "
+                          "full 8,192-token context, a third of what 9 key-value heads would need.", "")
+
+
+def _kv_hint(ratio: float) -> str:
+    """Where to look when a KV-cache size is off by ``ratio`` (never the formula itself)."""
+    hints = {3.0: "SmolLM2 caches keys and values for its key-value heads only: the 9 query heads "
+                  "share them (grouped-query attention; see num_key_value_heads).",
+             0.5: "A cache holds two tensors per layer, not one.",
+             0.25: "Sizes in bytes: how many bytes does one float32 take?",
+             2.0: "The weights and the cache are float32 here, not float64."}
+    for r, hint in hints.items():
+        if abs(ratio - r) < 1e-9:
+            return hint
+    if abs(ratio * _SMOLLM2_LAYERS - 1) < 1e-9:
+        return "Every layer keeps its own keys and values."
+    return ("Per token and per layer, count what is stored: which tensors, how many heads, how "
+            "wide each head is (hidden_size / num_attention_heads), and the bytes per number.")
