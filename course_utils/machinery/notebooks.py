@@ -34,7 +34,10 @@ CATALOG = [
     NotebookInfo("01", "01_introduction.ipynb", "Introduction to Transformers",
                  "path length counted (RNN vs attention), the whole encoder classifier drawn and "
                  "written in one cell, equal to the package's model and PyTorch's block, "
-                 "parameters counted, a transformer beats bag-of-words on negation",
+                 "parameters counted, a transformer beats bag-of-words on negation; pretrained models "
+                 "applied offline: MiniLM semantic search (precision@k) and zero-shot topics against "
+                 "chance and a 20-label probe, SmolLM2 generating (greedy vs sampling, tokens/s, the KV "
+                 "cache's speed-up, a confident falsehood measured, a question about an article)",
                  quick="24 s", full="not yet run on a GPU; smoke run: 0.5 GiB peak"),
     NotebookInfo("02", "02_self_attention.ipynb", "Self-attention mechanism",
                  "Q, K, V by hand, why divide by √d_k (entropy and gradients measured), masks, "
@@ -63,7 +66,10 @@ CATALOG = [
     NotebookInfo("07", "07_attention_visualization.ipynb",
                  "Attention visualization and interpretability",
                  "every layer and head of a trained model and of pretrained MiniLM (offline); "
-                 "head patterns measured; an offline viewer; rollout, gradient×input, occlusion; "
+                 "head patterns measured; an offline viewer; rollout, gradient×input, occlusion, "
+                 "LIME, SHAP and integrated gradients scored for faithfulness against random (rank-1 "
+                 "on a known-answer task, ERASER comprehensiveness/sufficiency on fine-tuned MiniLM); "
+                 "induction heads in SmolLM2 (offline); "
                  "permuted attention; MiniLM fine-tuned (first layer only in quick) vs from scratch on "
                  "topic-balanced articles; WEAT bias test "
                  "(Caliskan's roles); training energy (GPT-3 per Patterson et al.)",
