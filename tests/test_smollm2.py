@@ -72,7 +72,8 @@ def test_our_gguf_loader_equals_transformers_gguf_loader(smollm2):
         assert tokenizer(text, add_special_tokens=False).input_ids == theirs_tok(text, add_special_tokens=False).input_ids, text
         assert tokenizer(text).input_ids == tokenizer(text, add_special_tokens=False).input_ids    # add_bos_token: False
     theirs = AutoModelForCausalLM.from_pretrained(str(path.parent), attn_implementation="eager",
-                                                  **extra).float().eval()
+                                                  **extra).eval()       # no dtype=: transformers 4.55 lacks it
+    assert next(theirs.parameters()).dtype == torch.float32
     ids = pretrained.chat_ids(tokenizer, "What is a transformer?")
     with torch.no_grad():
         diff = (model(ids).logits - theirs(ids).logits).abs().max().item()
