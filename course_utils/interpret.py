@@ -101,13 +101,12 @@ def occlusion(model, tokens: Tensor, target: int | Tensor | None = None) -> Tens
 
 
 def rank_correlation(a: Tensor, b: Tensor) -> float:
-    """Spearman's rank correlation of two score vectors of the same length."""
-    from scipy.stats import spearmanr
-
+    """Spearman's rank correlation of two score vectors of the same length (one row of
+    :func:`rank_correlations`)."""
     a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
     if a.shape != b.shape:
         raise ValueError(f"score vectors differ in length: {a.shape} and {b.shape}")
-    return float(spearmanr(a, b).statistic)
+    return float(rank_correlations(a[None], b[None])[0])
 
 
 def rank_correlations(a: Tensor, b: Tensor) -> Tensor:

@@ -9,6 +9,7 @@ path. Attention weights come back only with ``attn_implementation="eager"``.
 from __future__ import annotations
 
 import importlib.util
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,21 @@ def minilm_path() -> Path:
     return path
 
 
+@contextmanager
+def _no_progress_bar():
+    """transformers' "Loading weights" bar off while a model loads (in a notebook it is a widget
+    that stays in the output); restored afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+
+
 def load_pretrained(name_or_path: str | Path, *, local_files_only: bool | None = None):
     """``(model, tokenizer)`` from a local folder, or from the Hugging Face hub by name.
 
@@ -53,16 +69,9 @@ def load_pretrained(name_or_path: str | Path, *, local_files_only: bool | None =
         import os
 
         local_files_only = is_folder or os.environ.get("HF_HUB_OFFLINE", "0") == "1"
-    from transformers.utils import logging as hf_logging
-
-    bar = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()           # no "Loading weights" bar (a widget in notebooks)
-    try:
+    with _no_progress_bar():
         model = AutoModel.from_pretrained(str(name_or_path), attn_implementation="eager",
                                           local_files_only=local_files_only)
-    finally:
-        if bar:
-            hf_logging.enable_progress_bar()
     tokenizer = AutoTokenizer.from_pretrained(str(name_or_path), local_files_only=local_files_only)
     model.eval()
     return model, tokenizer
@@ -360,16 +369,9 @@ def load_smollm2_gguf(path: str | Path | None = None):
             name = {"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
                     "output.weight": "lm_head.weight"}[t.name]
         state[name] = torch.from_numpy(np.array(w, dtype=np.float32))
-    from transformers.utils import logging as hf_logging
-
-    bar = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()                                 # no "Loading weights" bar
-    try:
+    with _no_progress_bar():
         model = LlamaForCausalLM.from_pretrained(None, config=config, state_dict=state,
                                                  attn_implementation="eager")
-    finally:
-        if bar:
-            hf_logging.enable_progress_bar()
 
     bpe = Tokenizer(models.BPE({tok: i for i, tok in enumerate(tokens)},
                                [tuple(m.split(" ", 1)) for m in meta["tokenizer.ggml.merges"]]))
