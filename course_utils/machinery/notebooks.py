@@ -38,7 +38,7 @@ CATALOG = [
                  "applied offline: MiniLM semantic search (precision@k) and zero-shot topics against "
                  "chance and a 20-label probe, SmolLM2 generating (greedy vs sampling, tokens/s, the KV "
                  "cache's speed-up, a confident falsehood measured, a question about an article)",
-                 quick="57 s", full="not yet run on a GPU; smoke run: 1.3 GiB peak"),
+                 quick="62 s", full="not yet run on a GPU; smoke run: 1.3 GiB peak"),
     NotebookInfo("02", "02_self_attention.ipynb", "Self-attention mechanism",
                  "Q, K, V by hand, why divide by √d_k (entropy and gradients measured), masks, "
                  "multi-head attention equal to PyTorch, a classifier and what it attends to",
