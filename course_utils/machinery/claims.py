@@ -44,6 +44,10 @@ class Claim:
     detail: str = ""
     unjudged: str = ""  # why a claim with a threshold was not judged in this run
     verified_on: str = ""  # hardware-dependent claims: the devices their threshold was set on
+    at_least: float | None = None  # the thresholds as numbers, for the sweep's margins
+    at_most: float | None = None
+    timing: bool = False  # a time, speed-up or rate: judged only on a verified, quiet device
+    would_hold: bool | None = None  # an unjudged claim: what its threshold said of the value
 
     def status(self) -> str:
         if self.holds is None:
@@ -214,7 +218,10 @@ def claim(name: str, value: Any, *, at_least: float | None = None,
     c = Claim(name=name, value=value, expected=expected, holds=None if why else holds,
               detail=detail, unjudged=(f"{why}; it would have {'held' if holds else 'failed'}"
                                        if why else ""),
-              verified_on="/".join(verified_on or VERIFIED_ON) if (timing or hardware) else "")
+              verified_on="/".join(verified_on or VERIFIED_ON) if (timing or hardware) else "",
+              at_least=None if at_least is None else float(at_least),
+              at_most=None if at_most is None else float(at_most),
+              timing=bool(timing), would_hold=holds if why else None)
     _add(c)
     print(repr(c))
     return c

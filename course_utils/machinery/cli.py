@@ -1,4 +1,4 @@
-"""``python -m course_utils run|sync|student``: see ``python -m course_utils --help``."""
+"""``python -m course_utils run|sweep|sync|student``: see ``python -m course_utils --help``."""
 from __future__ import annotations
 
 import argparse
@@ -23,6 +23,20 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--edition", choices=["reference", "student", "answered"], default="reference",
                      help="reference: as committed; student: reference solutions removed; "
                           "answered: each exercise answered in its own cell, every check must pass")
+    sweep = sub.add_parser("sweep", help="run the notebooks at several seeds and write every "
+                                         "claim's values, spread and worst margin to build/sweep/")
+    sweep.add_argument("--seeds", type=int, required=True, help="how many seeds")
+    sweep.add_argument("--start", type=int, default=0, help="the first seed (default 0)")
+    sweep.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers, e.g. 01 07")
+    sweep.add_argument("--out", default="build/sweep", help="output folder (default: build/sweep)")
+    sweep.add_argument("--jobs", type=int, default=1,
+                       help="notebooks run at a time (default 1: timing claims are judged only "
+                            "on a quiet machine)")
+    sweep.add_argument("--profile", choices=["quick", "full"], default=None)
+    sweep.add_argument("--edition", choices=["reference", "student", "answered"],
+                       default="reference")
+    sweep.add_argument("--notebooks", default=None, help="folder of notebooks (default: ./notebooks)")
+    sweep.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell")
     student = sub.add_parser("student", help="write the student edition (reference solutions "
                                              "removed) for handing out")
     student.add_argument("--out", required=True, help="folder to write the notebooks to")
@@ -37,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         return run_course(profile=args.profile, only=args.only, seed=args.seed, out=args.out,
                           notebooks=args.notebooks, timeout=args.timeout, smoke=args.smoke,
                           edition=args.edition)
+    if args.command == "sweep":
+        from .sweep import sweep_course
+
+        return sweep_course(seeds=args.seeds, start=args.start, only=args.only, out=args.out,
+                            jobs=args.jobs, profile=args.profile, edition=args.edition,
+                            notebooks=args.notebooks, timeout=args.timeout)
     if args.command == "student":
         from .editions import write_edition
 
