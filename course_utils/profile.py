@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .machinery.claims import smoke_run
+from .machinery import claims, machine
+from .machinery.environment import default_device, smoke_run
 
 PROFILES = ("quick", "full")
 
@@ -257,12 +258,7 @@ def seed_everything(seed: int) -> int:
 
 
 def _default_device() -> torch.device:
-    forced = os.environ.get("COURSE_DEVICE")
-    if forced:
-        if forced.startswith("cuda") and not torch.cuda.is_available():
-            raise RuntimeError(f"COURSE_DEVICE={forced!r} but CUDA is not available here")
-        return torch.device(forced)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return default_device()
 
 
 def course_threads(device: torch.device | None = None) -> int:
@@ -325,8 +321,6 @@ def get_profile(notebook: str | None = None, *, seed_now: bool = True) -> Profil
                    sizes=SimpleNamespace(**sizes), notebook=notebook)
     if seed_now:
         prof.seed_everything()
-    from .machinery import claims, machine  # late import: claims does not need the profile
-
     machine.install_cell_hook()
 
     claims.record_run_info(profile=prof.name, device=str(prof.device), seed=prof.seed,

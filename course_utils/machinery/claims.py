@@ -23,6 +23,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .environment import default_device, smoke_run
+
 __all__ = ["Claim", "ClaimFailed", "claim", "observe", "claims", "claims_table", "reset",
            "VERIFIED_ON", "smoke_run"]
 
@@ -132,20 +134,13 @@ def peak_memory_bytes() -> dict[str, int]:
     return out
 
 
-def smoke_run() -> bool:
-    """True in a smoke run (``COURSE_SMOKE=1``): full sizes, loops cut, nothing judged."""
-    return os.environ.get("COURSE_SMOKE", "0") == "1"
-
-
 _RUN_DEVICE: str | None = None  # set by get_profile through record_run_info
 
 
 def _device_type() -> str:
     if _RUN_DEVICE:
         return _RUN_DEVICE.split(":")[0]
-    from ..profile import _default_device  # late: profile imports this module
-
-    return _default_device().type
+    return default_device().type
 
 
 def _why_unjudged(timing: Any, hardware: bool, verified_on: tuple[str, ...] | None,
