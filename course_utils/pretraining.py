@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from .models import TransformerEncoder
 from .positional import LearnedPositionalEmbedding
 from .training import smoke_rows, train
+from .validation import check_size
 
 __all__ = ["IGNORE", "PAD_ID", "UNK_ID", "MASK_ID", "CharCorpus", "char_corpus", "random_windows",
            "mlm_mask", "MaskedLM",
@@ -80,12 +81,16 @@ def char_corpus(texts: list[str], *, val_fraction: float = 0.1, min_count: int =
 
 def random_windows(data: Tensor, batch_size: int, length: int,
                    generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-    """``batch_size`` random windows of a 1-D id tensor: inputs ``(B, length)`` and the next
-    tokens ``(B, length)`` (the inputs shifted by one), for causal language modelling."""
-    if data.dim() != 1 or data.numel() <= length + 1:
-        raise ValueError(f"need a 1-D tensor longer than length + 1 = {length + 1}, got shape "
-                         f"{tuple(data.shape)}")
-    start = torch.randint(0, data.numel() - length - 1, (batch_size,), generator=generator)
+    """``batch_size`` random windows of a 1-D id tensor ``data (N,)``: inputs ``(B, length)`` and
+    the next tokens ``(B, length)`` (the inputs shifted by one), for causal language modelling.
+    Each window starts at one of the ``N - length`` valid positions ``0 … N - length - 1``, drawn
+    uniformly and independently (a text of exactly ``length + 1`` tokens has one window)."""
+    check_size("batch_size", batch_size)
+    check_size("length", length)
+    if data.dim() != 1 or data.numel() < length + 1:
+        raise ValueError(f"data must be a 1-D tensor of at least length + 1 = {length + 1} "
+                         f"tokens (a window and its next token), got shape {tuple(data.shape)}")
+    start = torch.randint(0, data.numel() - length, (batch_size,), generator=generator)
     idx = start[:, None] + torch.arange(length + 1)
     window = data[idx]
     return window[:, :-1], window[:, 1:]

@@ -1,7 +1,12 @@
 """course_utils.pretraining: character corpus, BERT masking, masked language model."""
+import collections
+import math
+
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from scipy import stats
 
 from course_utils.pretraining import IGNORE, MaskedLM, char_corpus, mlm_mask, random_windows
 from course_utils.training import train
@@ -22,8 +27,65 @@ def test_random_windows_are_shifted_by_one():
     x, y = random_windows(data, 8, 10, torch.Generator().manual_seed(0))
     assert x.shape == y.shape == (8, 10)
     assert torch.equal(y, x + 1)
-    with pytest.raises(ValueError, match="longer"):
+    with pytest.raises(ValueError, match="at least length"):
         random_windows(torch.arange(5), 2, 10)
+    with pytest.raises(ValueError, match="1-D"):
+        random_windows(torch.arange(100).reshape(10, 10), 2, 3)
+
+
+def _start_counts(n: int, length: int, batch_size: int, batches: int) -> torch.Tensor:
+    """How often each start 0 … n - length - 1 was drawn, over batches of a fixed generator."""
+    g = torch.Generator().manual_seed(0)
+    starts = torch.cat([random_windows(torch.arange(n), batch_size, length, g)[0][:, 0]
+                        for _ in range(batches)])
+    return torch.bincount(starts, minlength=n - length)
+
+
+def test_random_windows_draw_every_start_uniformly():
+    counts = _start_counts(100, 7, 32, 1000)             # 93 valid starts, 32,000 draws
+    assert len(counts) == 93                                    # no start past the last window
+    assert int(counts.min()) > 0 and int(counts[92]) > 0       # the last window comes up too
+    expected = 32_000 / 93
+    chi_square = float(((counts.double() - expected) ** 2 / expected).sum())
+    assert chi_square < stats.chi2.ppf(0.999, df=92), chi_square   # about 137; uniform: ~92 ± 14
+
+
+def test_random_windows_accept_a_text_of_one_window():
+    x, y = random_windows(torch.arange(8), 5, 7)           # length + 1 tokens: exactly one window
+    assert torch.equal(x, torch.arange(7).expand(5, 7))
+    assert torch.equal(y, torch.arange(1, 8).expand(5, 7))
+
+
+def test_random_windows_name_a_bad_size():
+    with pytest.raises(TypeError, match="length must be an integer"):
+        random_windows(torch.arange(100), 4, 7.5)
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        random_windows(torch.arange(100), 0, 7)
+
+
+def _get_batch(dataset: np.ndarray, batch_size: int, context_length: int, device: str):
+    """An adapter in the shape of Stanford CS336's ``run_get_batch`` (assignment 1)."""
+    x, y = random_windows(torch.from_numpy(dataset), batch_size, context_length)
+    return x.to(device), y.to(device)
+
+
+def test_random_windows_through_a_get_batch_adapter():
+    # In the spirit of CS336's test_get_batch: right shapes, targets offset by one, starts that
+    # cover exactly 0 … N - length - 1, and every start's count within 5 sigma of a binomial.
+    dataset, context_length, batch_size, rounds = np.arange(0, 100), 7, 32, 1000
+    torch.manual_seed(0)
+    starts = collections.Counter()
+    for _ in range(rounds):
+        x, y = _get_batch(dataset, batch_size, context_length, "cpu")
+        assert x.shape == y.shape == (batch_size, context_length)
+        np.testing.assert_array_equal((x + 1).numpy(), y.numpy())
+        starts.update(x[:, 0].tolist())
+    possible = len(dataset) - context_length
+    assert min(starts) == 0 and max(starts) == possible - 1 and len(starts) == possible
+    draws, share = rounds * batch_size, 1 / possible
+    sigma = math.sqrt(draws * share * (1 - share))
+    for start, count in starts.items():
+        assert abs(count - draws * share) < 5 * sigma, (start, count)
 
 
 def test_mlm_mask_follows_bert_proportions():
