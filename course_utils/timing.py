@@ -87,25 +87,39 @@ def compare(fns: dict[str, Callable[[], object]], *, rounds: int = 3,
 # ---- FLOPs ----------------------------------------------------------------------------------
 
 _CPU_SDPA = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+_CPU_SDPA_BACKWARD = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward
 _registered = False
 
 
 def register_cpu_sdpa_flops() -> None:
-    """Teach ``FlopCounterMode`` the FLOPs of PyTorch's fused CPU attention kernel.
+    """Teach ``FlopCounterMode`` the FLOPs of PyTorch's fused CPU attention kernel, forward and
+    backward.
 
     The counter only knows ops that have a formula; on CPU, ``F.scaled_dot_product_attention``
-    runs ``_scaled_dot_product_flash_attention_for_cpu``, which has none, so it counts 0.
+    runs ``_scaled_dot_product_flash_attention_for_cpu`` and, under autograd,
+    ``…_for_cpu_backward``: neither has one, so both would count 0. The forward is the two
+    products Q Kᵀ and A V (``(B, H, n, d)`` inputs: 4·B·H·n²·d). The backward is counted as the
+    four products of their gradients, twice the forward, which is what the explicit path
+    (matmul, softmax, matmul) counts through autograd, and what the 6·N·D convention counts (a
+    model's FLOPs). The kernel also recomputes Q Kᵀ (a fifth product) instead of storing it;
+    PyTorch's formula for the GPU kernels counts that recomputation too.
     """
     global _registered
     from torch.utils.flop_counter import flop_registry
 
-    if _registered or _CPU_SDPA.default in flop_registry:
-        _registered = True
+    if _registered:
         return
+    if _CPU_SDPA.default not in flop_registry:
+        @register_flop_formula(_CPU_SDPA)
+        def _cpu_sdpa_flop(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs):
+            return sdpa_flop_count(query_shape, key_shape, value_shape)
 
-    @register_flop_formula(_CPU_SDPA)
-    def _cpu_sdpa_flop(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs):
-        return sdpa_flop_count(query_shape, key_shape, value_shape)
+    if _CPU_SDPA_BACKWARD.default not in flop_registry:
+        @register_flop_formula(_CPU_SDPA_BACKWARD)
+        def _cpu_sdpa_backward_flop(grad_out_shape, query_shape, key_shape, value_shape, *args,
+                                    out_shape=None, **kwargs):
+            # dA = dO Vᵀ, dV = Aᵀ dO, dQ = dS K, dK = dSᵀ Q: twice the forward's two products
+            return 2 * sdpa_flop_count(query_shape, key_shape, value_shape)
 
     _registered = True
 
@@ -199,20 +213,28 @@ def peak_memory(fn: Callable[[], object], device: torch.device | str | None = No
 # ---- Fits -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Fit:
-    """``y ≈ exp(intercept) · x^slope``, fitted on log-log axes; ``stderr`` is the slope's
-    standard error from the least-squares covariance, ``r2`` the fit's R²."""
+    """``y ≈ exp(intercept) · x^slope``, fitted on log-log axes to ``n`` points; ``stderr`` is
+    the slope's standard error from the least-squares covariance, ``r2`` the fit's R²."""
 
     slope: float
     intercept: float
     stderr: float
     r2: float
+    n: int = 0
 
     def __call__(self, x) -> np.ndarray:
         return np.exp(self.intercept) * np.asarray(x, dtype=float) ** self.slope
 
     @property
     def ci95(self) -> tuple[float, float]:
-        return (self.slope - 1.96 * self.stderr, self.slope + 1.96 * self.stderr)
+        """95 % interval of the slope: ± Student's t quantile with ``n − 2`` degrees of freedom
+        times ``stderr`` (4.30 for 4 points, 1.96 only for many); NaN with fewer than 3 points."""
+        if self.n < 3:
+            return (float("nan"), float("nan"))
+        from scipy.stats import t
+
+        half = float(t.ppf(0.975, self.n - 2)) * self.stderr
+        return (self.slope - half, self.slope + half)
 
     def __str__(self) -> str:
         return f"slope {self.slope:.2f} ± {self.stderr:.2f}"
@@ -229,12 +251,13 @@ def fit_loglog(x: Sequence[float], y: Sequence[float]) -> Fit:
     lx, ly = np.log(xa), np.log(ya)
     if lx.size == 2:
         slope = (ly[1] - ly[0]) / (lx[1] - lx[0])
-        return Fit(float(slope), float(ly[0] - slope * lx[0]), float("nan"), 1.0)
+        return Fit(float(slope), float(ly[0] - slope * lx[0]), float("nan"), 1.0, 2)
     (slope, intercept), cov = np.polyfit(lx, ly, 1, cov=True)
     resid = ly - (slope * lx + intercept)
     ss_tot = float(np.sum((ly - ly.mean()) ** 2))
     r2 = 1.0 - float(np.sum(resid ** 2)) / ss_tot if ss_tot > 0 else 1.0
-    return Fit(float(slope), float(intercept), float(math.sqrt(max(cov[0, 0], 0.0))), r2)
+    return Fit(float(slope), float(intercept), float(math.sqrt(max(cov[0, 0], 0.0))), r2,
+               int(lx.size))
 
 
 def cost_plot(ax, xs: Sequence[float], series: dict[str, Sequence[float]], *,

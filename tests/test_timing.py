@@ -36,6 +36,36 @@ def test_attention_flops_counted_for_ours_and_fused_cpu_kernel():
     assert count_flops(lambda: F.scaled_dot_product_attention(q, q, q)) == expected
 
 
+def test_fused_cpu_attention_backward_counts_twice_its_forward():
+    q, k, v = (torch.randn(2, 3, 40, 8, requires_grad=True) for _ in range(3))
+    forward = attention_flops(40, 8, batch=2 * 3)
+    out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    assert count_flops(lambda: out.sum().backward()) == 2 * forward
+    # the explicit path (matmul, softmax, matmul) through autograd counts the same, both ways
+    for attend in (F.scaled_dot_product_attention, scaled_dot_product_attention):
+        def step():
+            o = attend(q, k, v)
+            (o[0] if isinstance(o, tuple) else o).sum().backward()
+        assert count_flops(step) == 3 * forward
+
+
+@pytest.mark.parametrize("heads,layers", [(1, 1), (4, 2)])
+def test_training_flops_equal_through_fused_and_explicit_attention(heads, layers):
+    from course_utils.models import CausalLM
+    from course_utils.pretraining import lm_loss
+
+    x, y = torch.randint(0, 60, (1, 64)), torch.randint(0, 60, (1, 64))
+    counted = []
+    for store_attention in (False, True):     # False: F.scaled_dot_product_attention (fused)
+        torch.manual_seed(0)
+        model = CausalLM(60, d_model=16, num_heads=heads, num_layers=layers, max_len=64,
+                         store_attention=store_attention)
+        counted.append(count_flops(lambda: lm_loss(model, x, y).backward()))
+    assert counted[0] == counted[1]
+    if layers == 1:     # notebook 06's smallest model, one window of 64 characters
+        assert counted[0] == 2_334_720
+
+
 def test_lstm_flops_counted_through_the_fused_kernel():
     lstm = nn.LSTM(8, 12, batch_first=True)
     x = torch.randn(3, 20, 8)
@@ -69,6 +99,22 @@ def test_fit_spread_grows_with_noise():
     assert 1.8 < noisy.slope < 2.2 and noisy.stderr > 0.01
     lo, hi = noisy.ci95
     assert lo < noisy.slope < hi
+
+
+def test_fit_interval_uses_the_t_quantile_of_its_points():
+    from scipy.stats import t
+
+    rng = np.random.default_rng(1)
+    for n in (3, 4, 30):
+        x = np.geomspace(1, 100, n)
+        fit = fit_loglog(x, x ** -0.05 * np.exp(rng.normal(0, 0.02, n)))
+        lo, hi = fit.ci95
+        assert fit.n == n
+        assert (hi - lo) / 2 == pytest.approx(t.ppf(0.975, n - 2) * fit.stderr)
+    assert (hi - lo) / 2 > 1.96 * fit.stderr                       # wider than z, even at 30
+    four = fit_loglog([1, 2, 4, 8], [1.0, 0.9, 0.85, 0.8])
+    assert (four.ci95[1] - four.ci95[0]) / 2 == pytest.approx(4.303 * four.stderr, rel=1e-3)
+    assert all(math.isnan(v) for v in fit_loglog([1.0, 2.0], [1.0, 2.0]).ci95)
 
 
 def test_fit_errors():
