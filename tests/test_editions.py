@@ -5,7 +5,7 @@ import pytest
 from course_utils.exercises import exercise_check
 from course_utils.machinery import links
 from course_utils.machinery.cli import main
-from course_utils.machinery.editions import (answered_edition, answered_failures,
+from course_utils.machinery.editions import (SOLUTION_TITLE, answered_edition, answered_failures,
                                              exercise_problems, student_edition)
 from course_utils.machinery.notebooks import find_notebooks
 
@@ -15,8 +15,17 @@ def _nb(*cells):
     for kind, source, tags in cells:
         cell = (nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell)(source)
         cell.metadata["tags"] = list(tags)
+        if "solution" in tags:                                   # collapsed, as the pattern asks
+            cell.metadata["jupyter"] = {"source_hidden": True}
+            cell.metadata["cellView"] = "form"
         nb.cells.append(cell)
     return nb
+
+
+def _leaks(nb) -> list[str]:
+    """The cells of ``nb`` whose content is a reference solution (read, not their tags)."""
+    return [c.source for c in nb.cells
+            if SOLUTION_TITLE in c.source or "assert check_" in c.source]
 
 
 STUB = 'def f(x):\n    raise NotImplementedError("your code here")\n\ncheck_f(f)'
@@ -34,6 +43,31 @@ def test_answered_edition_puts_the_reference_code_in_the_exercise_cell():
     assert cell.metadata["tags"] == ["answered"]
     student = student_edition(nb)
     assert [c.source for c in student.cells] == ["**Exercise.**", STUB, "claims_table()"]
+
+
+@pytest.mark.parametrize("reference", [
+    SOLUTION,                                                   # the title line, untagged
+    "def f(x):\n    return 2 * x\n\nassert check_f(f)",        # no title: the reference check
+])
+def test_an_untagged_reference_cell_is_removed_and_reported(reference):
+    # 01's exercise 3 shipped its reference solution: neither cell was tagged
+    nb = _nb(("markdown", "**Exercise 3.**", []), ("code", STUB, []), ("code", reference, []),
+             ("code", "claims_table()", []))
+    student = student_edition(nb)
+    assert _leaks(student) == [] and [c.source for c in student.cells] == [
+        "**Exercise 3.**", STUB, "claims_table()"]
+    problems = exercise_problems(nb)
+    assert any("cell 2" in p and "not tagged 'solution'" in p for p in problems), problems
+    assert any("cell 2" in p and "collapsed" in p for p in problems), problems
+    assert any("cell 1" in p and "not tagged 'exercise'" in p for p in problems), problems
+    answered = answered_edition(nb)                     # still answered in the stub's place
+    assert _leaks(answered) == [] and "answered" in answered.cells[1].metadata["tags"]
+
+
+def test_a_tagged_but_expanded_reference_cell_is_a_problem():
+    nb = _nb(("code", STUB, ["exercise"]), ("code", SOLUTION, ["solution"]))
+    del nb.cells[1].metadata["cellView"]
+    assert any("collapsed" in p for p in exercise_problems(nb))
 
 
 def test_answered_failures_reads_what_the_check_printed():
@@ -85,6 +119,7 @@ def test_student_command_writes_every_notebook_without_solutions(tmp_path):
         nb = nbformat.read(path, as_version=4)
         tags = [t for c in nb.cells for t in c.metadata.get("tags", [])]
         assert "solution" not in tags and tags.count("exercise") >= 2
+        assert _leaks(nb) == [], (path.name, _leaks(nb))       # by content, whatever the tags
         assert nb.cells[0].source.split("\n")[0] == links.badge_markdown(path.name)
         installs = [c for c in nb.cells if "colab-install" in c.metadata.get("tags", [])]
         assert len(installs) == 1 and installs[0].source == links.install_cell_source()

@@ -8,8 +8,14 @@ The exercise pattern these rely on (checked by :func:`exercise_problems`):
 * a code cell tagged ``exercise`` (the stub) ends with one ``check_…(…)`` line and calls
   ``check_`` nowhere else; a value exercise reads ``answer = None``, a function exercise's body is
   ``raise NotImplementedError(...)``;
-* the next cell is a code cell tagged ``solution`` whose first line starts with
-  ``# @title Reference solution`` and whose last line is ``assert`` + the stub's last line.
+* the next cell is a code cell tagged ``solution``, collapsed (``jupyter.source_hidden``, Colab's
+  ``cellView: form``), whose first line starts with ``# @title Reference solution`` and whose last
+  line is ``assert`` + the stub's last line.
+
+Reference cells are recognised by their **content** as well as their tag (:func:`is_reference`: the
+title line, or an ``assert check_…(…)`` line), and exercise stubs by their last line (a
+``check_…(…)`` call): the student edition removes every reference cell whatever its tags, and
+:func:`exercise_problems` names an untagged one, so a forgotten tag can no longer ship a solution.
 
 ``python -m course_utils student --out DIR`` writes the student edition;
 ``python -m course_utils run --edition answered`` runs the answered one and fails unless every
@@ -25,8 +31,9 @@ import nbformat
 
 from .notebooks import find_notebooks
 
-__all__ = ["SOLUTION_TITLE", "EDITIONS", "exercise_pairs", "exercise_problems", "student_edition",
-           "answered_edition", "write_edition", "answered_failures"]
+__all__ = ["SOLUTION_TITLE", "EDITIONS", "is_reference", "is_exercise", "exercise_pairs",
+           "exercise_problems", "student_edition", "answered_edition", "write_edition",
+           "answered_failures"]
 
 SOLUTION_TITLE = "# @title Reference solution"
 EDITIONS = ("reference", "student", "answered")
@@ -41,13 +48,40 @@ def _lines(source: str) -> list[str]:
     return [line for line in source.splitlines() if line.strip()]
 
 
+_REFERENCE_CHECK = re.compile(r"^\s*assert\s+check_\w+\s*\(", flags=re.M)
+
+
+def is_reference(cell) -> bool:
+    """True for a reference-solution cell, by its tag or by its content: a line starting with
+    ``# @title Reference solution``, or a reference check ``assert check_…(…)``."""
+    if cell.cell_type != "code":
+        return False
+    if "solution" in _tags(cell):
+        return True
+    source = cell.source
+    return (any(line.lstrip().startswith(SOLUTION_TITLE) for line in source.splitlines())
+            or bool(_REFERENCE_CHECK.search(source)))
+
+
+def is_exercise(cell) -> bool:
+    """True for an exercise stub, by its tag or by its content: a code cell (not a reference)
+    whose last non-empty line calls a ``check_…(…)``."""
+    if cell.cell_type != "code" or is_reference(cell):
+        return False
+    if "exercise" in _tags(cell):
+        return True
+    lines = _lines(cell.source)
+    return bool(lines) and re.match(r"check_\w+\s*\(", lines[-1]) is not None
+
+
 def exercise_pairs(nb) -> list[tuple[int, int | None]]:
-    """(stub index, reference index or None) for every code cell tagged ``exercise``."""
+    """(stub index, reference index or None) for every exercise stub (:func:`is_exercise`, tagged
+    or not); the reference is the next cell if :func:`is_reference` (tagged or not)."""
     pairs = []
     for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and "exercise" in _tags(cell):
+        if is_exercise(cell):
             nxt = nb.cells[i + 1] if i + 1 < len(nb.cells) else None
-            ok = nxt is not None and nxt.cell_type == "code" and "solution" in _tags(nxt)
+            ok = nxt is not None and is_reference(nxt)
             pairs.append((i, i + 1 if ok else None))
     return pairs
 
@@ -56,11 +90,23 @@ def exercise_problems(nb) -> list[str]:
     """Where the notebook's exercises break the pattern (empty list: none)."""
     problems = []
     pairs = exercise_pairs(nb)
-    solutions = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "solution" in _tags(c)]
+    solutions = [i for i, c in enumerate(nb.cells) if is_reference(c)]
     paired = {s for _, s in pairs if s is not None}
     for i in solutions:
         if i not in paired:
             problems.append(f"cell {i}: a reference solution with no exercise cell right before it")
+        cell = nb.cells[i]
+        if "solution" not in _tags(cell):
+            problems.append(f"cell {i}: holds a reference solution (its title line or an `assert "
+                            "check_…`) but is not tagged 'solution' (tag it, and collapse it)")
+        meta = cell.get("metadata", {})
+        if not (meta.get("jupyter", {}).get("source_hidden") and meta.get("cellView") == "form"):
+            problems.append(f"cell {i}: a reference cell must be collapsed (metadata "
+                            "jupyter.source_hidden = true and cellView = 'form')")
+    for stub_i, _ in pairs:
+        if "exercise" not in _tags(nb.cells[stub_i]):
+            problems.append(f"cell {stub_i}: ends with a check_…(…) call but is not tagged "
+                            "'exercise'")
     for stub_i, sol_i in pairs:
         stub = _lines(nb.cells[stub_i].source)
         if not stub or not stub[-1].startswith("check_"):
@@ -90,9 +136,10 @@ def exercise_problems(nb) -> list[str]:
 
 
 def student_edition(nb):
-    """A copy with every reference-solution cell removed (outputs cleared)."""
+    """A copy with every reference-solution cell removed, tagged or not (:func:`is_reference`),
+    and outputs cleared."""
     out = copy.deepcopy(nb)
-    out.cells = [c for c in out.cells if not (c.cell_type == "code" and "solution" in _tags(c))]
+    out.cells = [c for c in out.cells if not is_reference(c)]
     for cell in out.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
