@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .validation import sizes
+
 __all__ = ["scaled_dot_product_attention", "causal_mask", "padding_mask",
            "MultiHeadAttention", "check_mask"]
 
@@ -67,6 +69,7 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor,
     return weights @ v, weights
 
 
+@sizes("T")
 def causal_mask(T: int, device: torch.device | str | None = None) -> Tensor:
     """``(T, T)`` boolean, True on and below the diagonal: query t sees keys 0 … t."""
     if T < 1:
@@ -97,6 +100,7 @@ class MultiHeadAttention(nn.Module):
     :class:`course_utils.positional.RotaryEmbedding`).
     """
 
+    @sizes("d_model", "num_heads")
     def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0, bias: bool = True):
         super().__init__()
         if d_model % num_heads != 0:

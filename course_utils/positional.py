@@ -9,6 +9,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from .validation import sizes
+
 __all__ = ["sinusoidal_encoding", "sinusoidal_shift_matrix", "SinusoidalPositionalEncoding",
            "LearnedPositionalEmbedding", "RotaryEmbedding", "rotate_half"]
 
@@ -19,6 +21,7 @@ def _frequencies(d_model: int) -> Tensor:
     return torch.exp(-math.log(10000.0) * two_i / d_model)
 
 
+@sizes("num_positions", "d_model")
 def sinusoidal_encoding(num_positions: int, d_model: int,
                         dtype: torch.dtype | None = None) -> Tensor:
     """``(num_positions, d_model)``: PE[pos, 2i] = sin(pos·ω_i), PE[pos, 2i+1] = cos(pos·ω_i),
@@ -36,6 +39,7 @@ def sinusoidal_encoding(num_positions: int, d_model: int,
     return pe.to(dtype or torch.get_default_dtype())
 
 
+@sizes("d_model")
 def sinusoidal_shift_matrix(k: int, d_model: int, dtype: torch.dtype | None = None) -> Tensor:
     """``(d_model, d_model)`` M_k with PE[p + k] = M_k @ PE[p] for every p (d_model even).
 
@@ -55,6 +59,7 @@ def sinusoidal_shift_matrix(k: int, d_model: int, dtype: torch.dtype | None = No
 class SinusoidalPositionalEncoding(nn.Module):
     """Adds the fixed sinusoidal table to ``x`` ``(B, T, d_model)``; no parameters."""
 
+    @sizes("d_model", "max_len")
     def __init__(self, d_model: int, max_len: int = 4096):
         super().__init__()
         self.max_len = max_len
@@ -74,6 +79,7 @@ class LearnedPositionalEmbedding(nn.Module):
     learned tables do not extrapolate to longer sequences.
     """
 
+    @sizes("max_len", "d_model")
     def __init__(self, max_len: int, d_model: int):
         super().__init__()
         self.max_len = max_len
@@ -100,6 +106,7 @@ class RotaryEmbedding(nn.Module):
     pair of features at position p by p·θ_i, so q_p·k_s depends only on p − s and the content.
     """
 
+    @sizes("head_dim")
     def __init__(self, head_dim: int, base: float = 10000.0):
         super().__init__()
         if head_dim % 2:

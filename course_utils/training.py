@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from .machinery import machine
 from .machinery.claims import smoke_run
+from .validation import sizes
 
 __all__ = ["History", "NonFiniteLossError", "train", "accuracy", "batches", "SMOKE_STEPS",
            "SMOKE_EVAL_ROWS", "smoke_rows"]
@@ -55,6 +56,7 @@ class History:
         return self.steps[-1] + 1 if self.steps else 0
 
 
+@sizes("batch_size")
 def batches(*tensors: Tensor, batch_size: int, generator: torch.Generator | None = None
             ) -> Iterator[tuple[Tensor, ...]]:
     """Endless shuffled mini-batches over tensors that share their first dim."""
@@ -71,6 +73,7 @@ def batches(*tensors: Tensor, batch_size: int, generator: torch.Generator | None
 
 
 @torch.no_grad()
+@sizes("batch_size")
 def accuracy(model: nn.Module, inputs: Tensor, targets: Tensor, batch_size: int = 1024) -> float:
     """Fraction of ``argmax(model(inputs)) == targets``; model in eval mode, restored after.
     ``inputs`` ``(N, …)`` are fed in batches of ``batch_size``; in a smoke run only the first
@@ -89,6 +92,7 @@ def accuracy(model: nn.Module, inputs: Tensor, targets: Tensor, batch_size: int 
 
 
 @machine.watching  # a training run is a timing too (History.seconds, budgets)
+@sizes("steps", "eval_every", warmup_steps=0)
 def train(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], *, steps: int,
           lr: float = 1e-3, optimizer: torch.optim.Optimizer | None = None,
           loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
