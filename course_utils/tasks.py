@@ -6,7 +6,7 @@ Token id 0 is padding in every vocabulary here.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
@@ -48,7 +48,11 @@ class Vocab:
 
 @dataclass
 class TokenTask:
-    """A classification task on token sequences: ``(N, T)`` ids, ``(N,)`` labels."""
+    """A classification task on token sequences: ``(N, T)`` ids, ``(N,)`` labels.
+
+    ``val_x`` ``(V, T)`` and ``val_y`` ``(V,)`` are a validation split (None until
+    :meth:`with_validation` carves one out of the training rows).
+    """
 
     vocab: Vocab
     train_x: Tensor
@@ -57,6 +61,24 @@ class TokenTask:
     test_y: Tensor
     classes: list[str]
     description: str
+    val_x: Tensor | None = None
+    val_y: Tensor | None = None
+
+    def with_validation(self, size: int) -> "TokenTask":
+        """The same task with its first ``size`` training rows moved to ``val_x`` / ``val_y``.
+
+        Early stopping and model choice then read the validation rows, and the test set is
+        scored once, after training. Every generator here draws its rows independently, so the
+        first rows are a random sample of the training distribution. The test set is unchanged.
+        """
+        n = self.train_x.shape[0]
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 < size < n:
+            raise ValueError(f"size must be an integer in 1..{n - 1} (the task has {n} training "
+                             f"rows, and some must stay for training), got {size!r}")
+        if self.val_x is not None:
+            raise ValueError("this task already has a validation split")
+        return replace(self, train_x=self.train_x[size:], train_y=self.train_y[size:],
+                       val_x=self.train_x[:size], val_y=self.train_y[:size])
 
 
 POSITIVE = ["good", "great", "fun", "superb", "brilliant", "lovely"]

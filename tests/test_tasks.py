@@ -83,3 +83,17 @@ def test_pointer_chain_task_answers_follow_the_chain():
         assert sym == int(y)
     with pytest.raises(ValueError, match="hops"):
         pointer_chain_task(5, 5, seed=0, hops=6, num_symbols=10, num_pairs=5)
+
+
+def test_with_validation_moves_training_rows_and_keeps_the_test_set():
+    task = pointer_chain_task(100, 20, seed=0, hops=2, num_symbols=10, num_pairs=4)
+    split = task.with_validation(30)
+    assert task.val_x is None and split.val_x.shape == (30, 5) and split.val_y.shape == (30,)
+    assert torch.equal(split.val_x, task.train_x[:30]) and torch.equal(split.train_y, task.train_y[30:])
+    assert split.train_x.shape[0] == 70                       # no row is in both splits
+    assert torch.equal(split.test_x, task.test_x) and torch.equal(split.test_y, task.test_y)
+    for bad in (0, 100, 2.5, True):
+        with pytest.raises(ValueError, match="size"):
+            task.with_validation(bad)
+    with pytest.raises(ValueError, match="already"):
+        split.with_validation(10)
