@@ -277,7 +277,8 @@ def sweep_course(*, seeds: int, start: int = 0, only: list[str] | None = None,
     print("\nthinnest margins (relative to the claim's scale):")
     for c in thinnest(summary, 20):
         print(f"  {c['notebook']} · {c['name']}: worst {format_value(c['worst_margin'])} at seed "
-              f"{c['worst_seed']} (relative {c['relative_margin']:.3f}; range "
+              f"{c['worst_seed']} (relative {c['relative_margin']:.3f}; z "
+              f"{'–' if c['z'] is None else format(c['z'], '.1f')}; range "
               f"{format_value(c['min'])}–{format_value(c['max'])}; expected {c['expected']})")
     bad_claims = [(nb, c["name"], c["failed_at"]) for nb, e in summary["notebooks"].items()
                   for c in e["claims"] if c["failed_at"]]
