@@ -10,7 +10,8 @@ the tests read. The figures follow the package's models, not the paper: pre-LN b
   linear head), the model of notebook 01;
 * :func:`draw_encoder_decoder`: ``course_utils.seq2seq.TransformerSeq2Seq`` (encoder on the
   source, decoder with causal self-attention and cross-attention to the encoder's output), the
-  translation model of notebook 11.
+  translation model of notebook 11 (drawn there with ``scale_embeddings=True``, the "×√d" its
+  code applies; notebook 01 draws it with the default, plain embeddings, as its own code has).
 """
 from __future__ import annotations
 
@@ -135,21 +136,28 @@ def draw_encoder_classifier(ax: Axes | None = None, num_layers: str = "N×",
     return ax
 
 
-def draw_encoder_decoder(ax: Axes | None = None, num_layers: str = "N×") -> Axes:
-    """Draw ``TransformerSeq2Seq``: on the left the encoder (source ids → embedding ×√d →
+def draw_encoder_decoder(ax: Axes | None = None, num_layers: str = "N×",
+                         scale_embeddings: bool = False) -> Axes:
+    """Draw an encoder-decoder transformer: on the left the encoder (source ids → embedding →
     + positions → N pre-LN encoder blocks → final LayerNorm = memory), on the right the decoder
-    (target ids shifted right → embedding ×√d → + positions → N pre-LN decoder blocks with
+    (target ids shifted right → embedding → + positions → N pre-LN decoder blocks with
     masked (causal) self-attention, cross-attention to the memory and feed-forward → final
-    LayerNorm → linear → next-token logits). Returns the axes."""
+    LayerNorm → linear → next-token logits). ``scale_embeddings=True`` labels both embeddings
+    "×√d", as ``course_utils.seq2seq.TransformerSeq2Seq`` computes them (embeddings of scale
+    d^-½ times √d); the default draws plain embeddings, as notebook 01's code computes them.
+    Returns the axes."""
+    if not isinstance(scale_embeddings, bool):
+        raise TypeError(f"scale_embeddings must be True or False, got {scale_embeddings!r}")
+    scaled = " ×√d" if scale_embeddings else ""
     ax = _axes(ax, (8.4, 9.6))
     xe, xd = 0.0, 5.9
-    enc_top = _encoder_column(ax, xe, 0.0, "source ids (B, S)", "source embedding ×√d")
+    enc_top = _encoder_column(ax, xe, 0.0, "source ids (B, S)", f"source embedding{scaled}")
     _block_frame(ax, xe, 2 * STEP + 0.3, enc_top + 0.15, f"{num_layers}\nencoder")
     y_mem = enc_top + STEP
     mem_top = _stack_from(ax, xe, enc_top, y_mem, [("LayerNorm (final)", "norm")])
     ax.text(xe, mem_top + 0.3, "memory (B, S, d)", ha="center", va="center", fontsize=8.5)
 
-    _embedded_input(ax, xd, 0.0, "target ids, shifted right (B, T)", "target embedding ×√d",
+    _embedded_input(ax, xd, 0.0, "target ids, shifted right (B, T)", f"target embedding{scaled}",
                     positions="positions")
     items = [("LayerNorm", "norm"), ("masked self-attention", "attn"), ("+", ""),
              ("LayerNorm", "norm"), ("cross-attention", "attn"), ("+", ""),

@@ -15,7 +15,7 @@ from .positional import (LearnedPositionalEmbedding, RotaryEmbedding,
                          SinusoidalPositionalEncoding)
 
 __all__ = ["masked_mean", "FeedForward", "TransformerBlock", "TransformerEncoder", "TransformerClassifier",
-           "RNNClassifier", "BagOfWordsClassifier", "LoopLSTM", "CausalLM", "count_parameters",
+           "RNNClassifier", "set_forget_bias", "BagOfWordsClassifier", "LoopLSTM", "CausalLM", "count_parameters",
            "parameter_breakdown", "to_torch_encoder_layer", "POSITIONAL_KINDS"]
 
 POSITIONAL_KINDS = ("sinusoidal", "learned", "rotary", "none")
@@ -187,25 +187,54 @@ class TransformerClassifier(nn.Module):
         return self.head(masked_mean(h, keep[:, 0]))
 
 
+def set_forget_bias(lstm: nn.LSTM | nn.LSTMCell, value: float) -> None:
+    """Set the forget gate's total bias of every layer (and direction) of ``lstm`` to ``value``.
+
+    PyTorch keeps two bias vectors per layer, ``bias_ih`` and ``bias_hh``, each ``(4 * hidden,)``
+    in gate order input, forget, cell, output; the forget slice of ``bias_ih`` is set to
+    ``value`` and that of ``bias_hh`` to 0, so the gate starts at sigmoid(value) (0.73 for 1)
+    instead of about 0.5: the state is kept by default (Gers et al. 2000; Jozefowicz et al. 2015).
+    """
+    if not isinstance(lstm, (nn.LSTM, nn.LSTMCell)):
+        raise TypeError(f"lstm must be an nn.LSTM or nn.LSTMCell, got {type(lstm).__name__}")
+    if not getattr(lstm, "bias", True):
+        raise ValueError("lstm was built with bias=False: there is no forget-gate bias to set")
+    h = lstm.hidden_size
+    with torch.no_grad():
+        for name, p in lstm.named_parameters():
+            if name.startswith("bias_ih"):
+                p[h:2 * h].fill_(value)
+            elif name.startswith("bias_hh"):
+                p[h:2 * h].zero_()
+
+
 class RNNClassifier(nn.Module):
     """Embedding → LSTM or GRU → hidden state at the last real token (or the mean over real
     tokens, ``pooling="mean"``) → Linear.
 
     ``forward(tokens (B, T)) -> logits (B, num_classes)``; right padding with ``pad_id``.
+    ``forget_bias`` (LSTM only): None keeps PyTorch's initialisation (forget-gate bias near 0);
+    a number sets the forget gate's bias to it (see :func:`set_forget_bias`; 1.0 is the usual
+    choice).
     """
 
     def __init__(self, vocab_size: int, num_classes: int, d_model: int = 64,
                  hidden_size: int = 64, num_layers: int = 1, cell: str = "lstm",
-                 pad_id: int = 0, pooling: str = "last"):
+                 pad_id: int = 0, pooling: str = "last", forget_bias: float | None = None):
         super().__init__()
         rnn = {"lstm": nn.LSTM, "gru": nn.GRU}.get(cell)
         if rnn is None:
             raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
         if pooling not in ("last", "mean"):
             raise ValueError(f"pooling must be 'last' or 'mean', got {pooling!r}")
+        if forget_bias is not None and cell != "lstm":
+            raise ValueError(f"forget_bias={forget_bias!r} needs cell='lstm' (a GRU has no forget "
+                             f"gate), got cell={cell!r}")
         self.vocab_size, self.pad_id, self.cell, self.pooling = vocab_size, pad_id, cell, pooling
         self.embed = nn.Embedding(vocab_size, d_model)
         self.rnn = rnn(d_model, hidden_size, num_layers=num_layers, batch_first=True)
+        if forget_bias is not None:
+            set_forget_bias(self.rnn, forget_bias)
         self.head = nn.Linear(hidden_size, num_classes)
 
     def forward(self, tokens: Tensor) -> Tensor:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .attention import MultiHeadAttention, causal_mask
-from .models import FeedForward, TransformerEncoder, masked_mean
+from .models import FeedForward, TransformerEncoder, masked_mean, set_forget_bias
 from .positional import SinusoidalPositionalEncoding
 from .tasks import PAD, Vocab
 from .tokenization import encode_batch
@@ -97,6 +97,12 @@ class TransformerSeq2Seq(nn.Module):
     ``forward(src (B, S), tgt_in (B, T)) -> logits (B, T, tgt_vocab)``; ``tgt_in`` starts with
     ``<bos>``. After a forward pass, ``cross_attention`` holds each decoder layer's
     cross-attention weights ``(B, H, T, S)``.
+
+    As in Vaswani et al., token embeddings are initialised with standard deviation
+    ``d_model ** -0.5`` and multiplied by ``sqrt(d_model)``, so a scaled token vector starts with
+    an RMS of about 1, comparable to the sinusoidal positions' (0.71). (``nn.Embedding``'s own
+    N(0, 1) times sqrt(d_model) would make tokens about 11x the positions at d_model = 64: word
+    order nearly invisible.) The padding row stays zero.
     """
 
     def __init__(self, src_vocab: int, tgt_vocab: int, d_model: int = 64, num_heads: int = 4,
@@ -105,6 +111,9 @@ class TransformerSeq2Seq(nn.Module):
         d_ff = d_ff or 4 * d_model
         self.src_embed = nn.Embedding(src_vocab, d_model, padding_idx=0)
         self.tgt_embed = nn.Embedding(tgt_vocab, d_model, padding_idx=0)
+        with torch.no_grad():              # N(0, 1) -> N(0, 1 / d_model); the pad row stays 0
+            for embed in (self.src_embed, self.tgt_embed):
+                embed.weight.mul_(d_model ** -0.5)
         self.pos = SinusoidalPositionalEncoding(d_model, max_len)
         self.encoder = TransformerEncoder(num_layers, d_model, num_heads, d_ff)
         self.decoder = nn.ModuleList(_DecoderBlock(d_model, num_heads, d_ff)
@@ -139,10 +148,13 @@ class LSTMSeq2Seq(nn.Module):
     The encoder is a bidirectional LSTM; at each target step the decoder scores every source
     state, e_j = vᵀ tanh(W_s s + W_h h_j), and feeds the weighted context with the previous
     word into an LSTMCell. ``forward(src (B, S), tgt_in (B, T)) -> logits (B, T, tgt_vocab)``
-    (teacher forcing); ``attention`` then holds the weights ``(B, T, S)``.
+    (teacher forcing); ``attention`` then holds the weights ``(B, T, S)``. ``forget_bias``: None
+    keeps PyTorch's initialisation; a number sets the forget-gate bias of the encoder and the
+    decoder cell to it (:func:`course_utils.models.set_forget_bias`).
     """
 
-    def __init__(self, src_vocab: int, tgt_vocab: int, d_model: int = 64, hidden: int = 64):
+    def __init__(self, src_vocab: int, tgt_vocab: int, d_model: int = 64, hidden: int = 64,
+                 forget_bias: float | None = None):
         super().__init__()
         self.src_embed = nn.Embedding(src_vocab, d_model, padding_idx=0)
         self.tgt_embed = nn.Embedding(tgt_vocab, d_model, padding_idx=0)
@@ -153,6 +165,9 @@ class LSTMSeq2Seq(nn.Module):
         self.v = nn.Linear(hidden, 1, bias=False)
         self.cell = nn.LSTMCell(d_model + 2 * hidden, hidden)
         self.out = nn.Linear(hidden + 2 * hidden, tgt_vocab)
+        if forget_bias is not None:
+            set_forget_bias(self.encoder, forget_bias)
+            set_forget_bias(self.cell, forget_bias)
         self.hidden = hidden
         self.attention: Tensor | None = None
 

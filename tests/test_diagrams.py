@@ -34,6 +34,15 @@ def test_encoder_decoder_draws_cross_attention_and_causal_self_attention():
     plt.close(fig)
 
 
+def test_encoder_decoder_draws_the_embedding_scale_only_when_asked():
+    plain, scaled = _labels(draw_encoder_decoder()), _labels(draw_encoder_decoder(scale_embeddings=True))
+    assert {"source embedding", "target embedding"} <= set(plain) and not any("√d" in t for t in plain)
+    assert {"source embedding ×√d", "target embedding ×√d"} <= set(scaled)
+    with pytest.raises(TypeError, match="scale_embeddings"):
+        draw_encoder_decoder(scale_embeddings="yes")
+    plt.close("all")
+
+
 def test_bad_axes_is_a_clear_error():
     with pytest.raises(TypeError, match="matplotlib Axes"):
         draw_encoder_classifier(ax="not axes")

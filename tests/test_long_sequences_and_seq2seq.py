@@ -152,6 +152,29 @@ def test_seq2seq_models_learn_to_copy_and_decode(arch):
     assert out.shape[0] == 3 and bool((out[:, 0] == 1).all())
 
 
+@pytest.mark.parametrize("d_model", [16, 64, 256])
+def test_seq2seq_token_embeddings_do_not_drown_the_positions(d_model):
+    # at initialisation, the scaled token vectors (embedding × √d) and the sinusoidal positions
+    # they are added to have RMS within 2x of each other (N(0, 1) × √d would give √d / 0.71)
+    torch.manual_seed(0)
+    model = TransformerSeq2Seq(500, 600, d_model=d_model, num_heads=4, num_layers=1)
+    rms = lambda t: float(t.pow(2).mean().sqrt())
+    positions = rms(model.pos.pe)
+    for embed in (model.src_embed, model.tgt_embed):
+        assert float(embed.weight[0].abs().max()) == 0.0                # <pad> embeds to zero
+        ratio = rms(embed.weight[1:] * model.scale) / positions
+        assert 0.5 <= ratio <= 2.0, (d_model, ratio)
+
+
+def test_lstm_seq2seq_forget_bias():
+    model = LSTMSeq2Seq(10, 12, d_model=8, hidden=6, forget_bias=1.0)
+    params = dict(model.named_parameters())
+    for ih in ("encoder.bias_ih_l0", "encoder.bias_ih_l0_reverse", "cell.bias_ih"):   # both directions
+        total = params[ih] + params[ih.replace("_ih", "_hh")]
+        assert torch.equal(total[6:12], torch.ones(6))                  # gate order i, f, g, o
+        assert not torch.equal(total[:6], torch.zeros(6))               # the other gates untouched
+
+
 def test_attention_weights_are_exposed_for_alignment_plots():
     tf = TransformerSeq2Seq(10, 12, d_model=16, num_heads=2, num_layers=2)
     src, tgt = torch.randint(3, 10, (2, 6)), torch.randint(3, 12, (2, 4))

@@ -4,7 +4,8 @@ from torch import nn
 
 from course_utils.models import (BagOfWordsClassifier, FeedForward, RNNClassifier,
                                  TransformerBlock, TransformerClassifier, TransformerEncoder,
-                                 count_parameters, parameter_breakdown, to_torch_encoder_layer)
+                                 count_parameters, parameter_breakdown, set_forget_bias,
+                                 to_torch_encoder_layer)
 
 
 @pytest.mark.parametrize("norm_first", [True, False])
@@ -97,6 +98,23 @@ def test_rnn_classifier_reads_last_real_token(cell):
         assert not torch.allclose(model(ids), model(torch.tensor([[3, 4, 6]])))
     with pytest.raises(ValueError, match="rnn"):
         RNNClassifier(20, 2, cell="rnn")
+
+
+def test_rnn_classifier_forget_bias():
+    torch.manual_seed(0)
+    default = RNNClassifier(20, 2, hidden_size=12, num_layers=2)
+    torch.manual_seed(0)
+    model = RNNClassifier(20, 2, hidden_size=12, num_layers=2, forget_bias=1.0)
+    for layer in range(2):
+        ih, hh = (getattr(model.rnn, f"bias_{k}_l{layer}") for k in ("ih", "hh"))
+        torch.testing.assert_close(ih[12:24] + hh[12:24], torch.ones(12))       # forget slice
+        ref = getattr(default.rnn, f"bias_ih_l{layer}")
+        torch.testing.assert_close(ih[:12], ref[:12])                           # the rest as before
+        torch.testing.assert_close(ih[24:], ref[24:])
+    with pytest.raises(ValueError, match="forget_bias"):
+        RNNClassifier(20, 2, cell="gru", forget_bias=1.0)
+    with pytest.raises(TypeError, match="nn.LSTM"):
+        set_forget_bias(nn.GRU(4, 4), 1.0)
 
 
 def test_bag_of_words_is_order_blind():
