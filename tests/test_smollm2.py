@@ -113,3 +113,36 @@ def test_without_the_wheel_colab_takes_the_hub_path(monkeypatch):
     model, _ = pretrained.load_smollm2()
     assert asked == [(pretrained.SMOLLM2_HUB_NAME, None), (pretrained.SMOLLM2_HUB_NAME, "eager")]
     assert model.weight.dtype == torch.float32 and not model.training
+
+
+def test_facts_file_is_what_its_generator_writes(smollm2):
+    """data/facts.json is reproduced by data/make_facts.py with SmolLM2's tokenizer, and every
+    candidate of a fact has the same number of tokens."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("make_facts", root / "data" / "make_facts.py")
+    make_facts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_facts)
+    _, tokenizer = smollm2
+    built = make_facts.build(tokenizer)
+    assert built == json.loads((root / "data" / "facts.json").read_text(encoding="utf-8"))
+    for f in built["facts"]:
+        lengths = {len(tokenizer(c, add_special_tokens=False).input_ids) for c in [f["answer"], *f["distractors"]]}
+        assert lengths == {f["tokens"]}, f
+
+
+def test_answer_log_likelihoods_on_smollm2_equal_scoring_alone(smollm2):
+    model, tokenizer = smollm2
+    facts = [f for f in pretrained.load_facts() if f["category"] in ("author", "year")][::4]
+    prompts, answers = [f["prompt"] for f in facts], [[f["answer"], *f["distractors"]] for f in facts]
+    got = pretrained.answer_log_likelihoods(model, tokenizer, prompts, answers)
+    for i, (p, cands) in enumerate(zip(prompts, answers)):
+        for k, a in enumerate(cands):
+            pid, aid = (tokenizer(t, add_special_tokens=False).input_ids for t in (p, a))
+            ids = torch.tensor([pid + aid])
+            with torch.no_grad():
+                alone = -C.per_token_loss(model(ids).logits, ids)[0, len(pid) - 1:].sum().item()
+            assert abs(got[i, k].item() - alone) < 1e-3, (p, a)
