@@ -79,3 +79,22 @@ def test_exercise_checks_09():
 
     assert ex.check_bpe_merge(first_merge)
     assert not ex.check_bpe_merge(lambda counts: ("a", "a"))
+
+
+def test_unknown_pieces_come_only_from_characters_the_training_text_lacks():
+    """09 reads the <unk> share as alphabet coverage: char, BPE and Unigram lose exactly the words
+    holding an unseen character (only that character), WordPiece the whole word; byte-level BPE
+    has no unknown token at all (so counting its <unk> could never fail)."""
+    probe = "the foxes ζeta run , lazy dogζ sleep"     # ζ never occurs in TEXT
+    lost = {}
+    for kind in ("char", "bpe", "wordpiece", "unigram"):
+        tok = train_subword_tokenizer(kind, [TEXT], 120)
+        enc = tok.encode(probe)
+        unk = tok.token_to_id("<unk>")
+        lost[kind] = {w for w, i in zip(enc.word_ids, enc.ids) if i == unk}
+        pieces = [t for w, t in zip(enc.word_ids, enc.tokens) if w == 2]   # the word "ζeta"
+        assert (pieces == ["<unk>"]) == (kind == "wordpiece"), (kind, pieces)
+    assert lost["char"] == lost["bpe"] == lost["unigram"] == lost["wordpiece"] == {2, 6}
+    byte_bpe = train_subword_tokenizer("byte-bpe", [TEXT], 300)
+    assert byte_bpe.token_to_id("<unk>") is None
+    assert byte_bpe.decode(byte_bpe.encode(probe).ids) == probe
