@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from .attention import scaled_dot_product_attention
 from .models import FeedForward
+from .validation import sizes
 
 __all__ = ["sliding_window_attention", "sliding_window_mask", "block_sparse_attention",
            "block_sparse_mask", "block_sparse_tiles", "linformer_attention", "ATTENTION_KINDS",
@@ -26,6 +27,7 @@ def _check_qkv(q: Tensor, k: Tensor, v: Tensor) -> None:
                          f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}")
 
 
+@sizes("n", window=0)
 def sliding_window_mask(n: int, window: int, global_tokens: list[int] | None = None,
                         device=None) -> Tensor:
     """``(n, n)`` boolean: True where |i − j| ≤ window, or i or j is a global token."""
@@ -38,6 +40,7 @@ def sliding_window_mask(n: int, window: int, global_tokens: list[int] | None = N
     return mask
 
 
+@sizes(window=0, chunk=1, slab=0)
 def sliding_window_attention(q: Tensor, k: Tensor, v: Tensor, window: int,
                              global_tokens: list[int] | None = None,
                              chunk: int | None = None, slab: int = 2048) -> Tensor:
@@ -103,6 +106,7 @@ def sliding_window_attention(q: Tensor, k: Tensor, v: Tensor, window: int,
     return out.reshape(*lead, n_pad, -1)[..., :n, :]
 
 
+@sizes("num_blocks", window_blocks=0, global_blocks=0, random_blocks=0)
 def block_sparse_tiles(num_blocks: int, *, window_blocks: int = 1, global_blocks: int = 1,
                        random_blocks: int = 1, seed: int = 0) -> Tensor:
     """BigBird's pattern at block level: ``(num_blocks, num_blocks)`` boolean, True where query
@@ -123,6 +127,7 @@ def block_sparse_tiles(num_blocks: int, *, window_blocks: int = 1, global_blocks
     return tiles
 
 
+@sizes("n", "block", window_blocks=0, global_blocks=0, random_blocks=0)
 def block_sparse_mask(n: int, block: int, *, window_blocks: int = 1, global_blocks: int = 1,
                       random_blocks: int = 1, seed: int = 0, device=None) -> Tensor:
     """:func:`block_sparse_tiles` expanded to an ``(n, n)`` boolean mask of
@@ -134,6 +139,7 @@ def block_sparse_mask(n: int, block: int, *, window_blocks: int = 1, global_bloc
     return tiles.repeat_interleave(block, 0).repeat_interleave(block, 1).to(device)
 
 
+@sizes("block", window_blocks=0, global_blocks=0, random_blocks=0, slab=0)
 def block_sparse_attention(q: Tensor, k: Tensor, v: Tensor, block: int, *,
                            window_blocks: int = 1, global_blocks: int = 1,
                            random_blocks: int = 1, seed: int = 0, slab: int = 2048) -> Tensor:
@@ -207,6 +213,7 @@ class EfficientSelfAttention(nn.Module):
     ``forward(x (B, n, d_model)) -> (B, n, d_model)``.
     """
 
+    @sizes("d_model", "num_heads", "seq_len", "block", "proj", window=0)
     def __init__(self, d_model: int, num_heads: int, kind: str, seq_len: int, *,
                  window: int = 16, global_tokens: list[int] | None = None, block: int = 16,
                  proj: int = 64, seed: int = 0):
@@ -249,6 +256,7 @@ class LinformerSelfAttention(EfficientSelfAttention):
     ``forward(x (B, n, d_model)) -> (B, n, d_model)``, for sequences of exactly ``seq_len``.
     """
 
+    @sizes("d_model", "num_heads", "seq_len", "proj")
     def __init__(self, d_model: int, num_heads: int, seq_len: int, proj: int):
         super().__init__(d_model, num_heads, "linformer", seq_len, proj=proj)
 
@@ -265,6 +273,7 @@ class LongSequenceClassifier(nn.Module):
     attention kind sees the same input.
     """
 
+    @sizes("vocab_size", "num_classes", "seq_len", "d_model", "num_heads", "num_layers", "block", "proj", window=0)
     def __init__(self, vocab_size: int, num_classes: int, seq_len: int, attention: str = "full",
                  *, d_model: int = 32, num_heads: int = 2, num_layers: int = 1,
                  window: int = 16, block: int = 16, proj: int = 64, seed: int = 0,
@@ -311,6 +320,7 @@ class LongSequenceClassifier(nn.Module):
         return self.head(self.norm(x[:, 0]))
 
 
+@sizes("num_classes", "steps", "batch_size", "eval_every", "eval_batch_size")
 def train_long_classifiers(variants: dict[str, dict], train_x: Tensor, train_y: Tensor,
                            test_x: Tensor, test_y: Tensor, *, num_classes: int, steps: int,
                            batch_size: int, seed: int, desc: str = "train", lr: float = 3e-3,
