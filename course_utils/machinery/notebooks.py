@@ -37,7 +37,8 @@ CATALOG = [
                  "parameters counted, a transformer beats bag-of-words on negation; pretrained models "
                  "applied offline: MiniLM semantic search (precision@k) and zero-shot topics against "
                  "chance and a 20-label probe, SmolLM2 generating (greedy vs sampling, tokens/s, the KV "
-                 "cache's speed-up, a confident falsehood measured, a question about an article)",
+                 "cache's speed-up, 40 fixed facts ranked by likelihood against chance, a question "
+                 "about an article)",
                  quick="62 s", full="not yet run on a GPU; smoke run: 1.3 GiB peak"),
     NotebookInfo("02", "02_self_attention.ipynb", "Self-attention mechanism",
                  "Q, K, V by hand, why divide by √d_k (entropy and gradients measured), masks, "
