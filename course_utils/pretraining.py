@@ -6,6 +6,7 @@ Token ids are ``(B, T)`` long tensors. Targets use ``IGNORE`` (-100, PyTorch's
 """
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -21,7 +22,8 @@ from .validation import check_size
 
 __all__ = ["IGNORE", "PAD_ID", "UNK_ID", "MASK_ID", "CharCorpus", "char_corpus", "random_windows",
            "mlm_mask", "MaskedLM",
-           "OBJECTIVES", "lm_batch", "lm_loss", "evaluate_lm", "LMRun", "train_lm"]
+           "OBJECTIVES", "lm_batch", "lm_loss", "evaluate_lm", "CORRUPTIONS", "PositionScore",
+           "score_against_constant", "score_by_corruption", "LMRun", "train_lm"]
 
 OBJECTIVES = ("causal", "masked")
 
@@ -192,12 +194,103 @@ def evaluate_lm(model: nn.Module, inputs: Tensor, targets: Tensor, batch_size: i
     return total / count, correct / count
 
 
+CORRUPTIONS = ("<mask>", "random", "unchanged")
+
+
+@dataclass(frozen=True)
+class PositionScore:
+    """A model's accuracy at ``count`` scored positions (``kind``: ``"all"`` or one of
+    :data:`CORRUPTIONS`), beside always guessing ``reference_id`` on the same positions
+    (``baseline``). ``gain_se`` is the standard error of ``gain = accuracy − baseline``, paired
+    position by position; ``guessed_reference`` the share of these positions where the model
+    predicted ``reference_id`` itself."""
+
+    kind: str
+    count: int
+    accuracy: float
+    baseline: float
+    gain_se: float
+    guessed_reference: float
+
+    @property
+    def gain(self) -> float:
+        return self.accuracy - self.baseline
+
+
+@torch.no_grad()
+def _predictions(model: nn.Module, inputs: Tensor, batch_size: int) -> Tensor:
+    """``argmax`` of ``model(inputs (W, T))`` over the vocabulary, ``(W, T)`` on the CPU, in eval
+    mode (restored after)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    pred = torch.cat([model(inputs[i:i + batch_size].to(device)).argmax(-1).cpu()
+                      for i in range(0, inputs.shape[0], batch_size)])
+    model.train(was_training)
+    return pred
+
+
+def _score(kind: str, pred: Tensor, targets: Tensor, where: Tensor,
+           reference_id: int) -> PositionScore | None:
+    n = int(where.sum())
+    if n == 0:
+        return None
+    right = (pred[where] == targets[where]).double()
+    base = (targets[where] == reference_id).double()
+    se = float((right - base).std() / math.sqrt(n)) if n > 1 else float("nan")
+    return PositionScore(kind, n, float(right.mean()), float(base.mean()), se,
+                         float((pred[where] == reference_id).double().mean()))
+
+
+def _check_windows(inputs: Tensor, targets: Tensor) -> None:
+    if inputs.shape != targets.shape or inputs.dim() != 2:
+        raise ValueError(f"inputs and targets must both be (W, T); got {tuple(inputs.shape)} "
+                         f"and {tuple(targets.shape)}")
+
+
+def score_against_constant(model: nn.Module, inputs: Tensor, targets: Tensor, *,
+                           reference_id: int, batch_size: int = 256) -> PositionScore:
+    """Accuracy of ``model(inputs (W, T))`` at every scored (non-``IGNORE``) position of
+    ``targets (W, T)``, beside always guessing ``reference_id`` (e.g. the most frequent
+    training token) there: a causal LM's next-token windows, or a masked LM's as a whole.
+    In a smoke run only the first rows are scored (as :func:`evaluate_lm`)."""
+    _check_windows(inputs, targets)
+    inputs, targets = smoke_rows(inputs, targets)
+    score = _score("all", _predictions(model, inputs, batch_size), targets, targets != IGNORE,
+                   reference_id)
+    if score is None:
+        raise ValueError("no scored positions to evaluate (every target is IGNORE)")
+    return score
+
+
+def score_by_corruption(model: nn.Module, inputs: Tensor, targets: Tensor, *, reference_id: int,
+                        mask_id: int = MASK_ID, batch_size: int = 256
+                        ) -> dict[str, PositionScore]:
+    """Score a masked LM on windows masked as in BERT, ``inputs`` and ``targets`` ``(W, T)``
+    (:func:`mlm_mask`), separately by what the model saw at each scored position: ``<mask>``
+    (the input is ``mask_id``), ``unchanged`` (the input is the answer, which the model can
+    copy) and ``random`` (another token). Each kind is compared with always guessing
+    ``reference_id`` on the same positions (:func:`score_against_constant`); kinds with no
+    scored position are left out."""
+    _check_windows(inputs, targets)
+    inputs, targets = smoke_rows(inputs, targets)
+    pred = _predictions(model, inputs, batch_size)
+    scored = targets != IGNORE
+    kinds = {"<mask>": scored & (inputs == mask_id), "unchanged": scored & (inputs == targets)}
+    kinds["random"] = scored & ~kinds["<mask>"] & ~kinds["unchanged"]
+    scores = {kind: _score(kind, pred, targets, kinds[kind], reference_id) for kind in CORRUPTIONS}
+    return {kind: score for kind, score in scores.items() if score is not None}
+
+
 @dataclass
 class LMRun:
     """A language-model run evaluated along the way (index 0 is the untrained model): after
     ``steps[i]`` optimiser steps the model has seen ``tokens[i]`` training tokens in
     ``seconds[i]`` of training (time spent evaluating excluded). Losses (nats per scored token) and accuracy are measured on fixed
-    windows of the training data and of the held-out data."""
+    windows of the training data and of the held-out data. For the masked objective,
+    ``val_mask_accuracy`` scores only the held-out positions whose input is ``<mask>`` (the
+    accuracy over all scored positions also counts the 10 % left unchanged, which a model can
+    copy)."""
 
     steps: list[int] = field(default_factory=list)
     tokens: list[int] = field(default_factory=list)
@@ -205,6 +298,10 @@ class LMRun:
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     val_accuracy: list[float] = field(default_factory=list)
+    # masked objective only: accuracy at the held-out positions whose input is ``<mask>``
+    val_mask_accuracy: list[float] = field(default_factory=list)
+    # the fixed held-out windows ``(inputs (W, T), targets (W, T))`` every evaluation scored
+    val_windows: tuple[Tensor, Tensor] | None = None
 
     def at_seconds(self, budget: float) -> int:
         """Index of the last evaluation reached within ``budget`` seconds of training."""
@@ -240,13 +337,16 @@ def train_lm(model: nn.Module, train_data: Tensor, val_data: Tensor, *, steps: i
         while True:
             yield lm_batch(train_data, batch_size, length, generator=gen, **kw)
 
-    run = LMRun()
+    run = LMRun(val_windows=eval_val)
+    at_masks = (eval_val[0], torch.where(eval_val[0] == mask_id, eval_val[1], IGNORE))
 
     def evaluate() -> float:
         run.train_loss.append(evaluate_lm(model, *eval_train)[0])
         loss, acc = evaluate_lm(model, *eval_val)
         run.val_loss.append(loss)
         run.val_accuracy.append(acc)
+        if objective == "masked":
+            run.val_mask_accuracy.append(evaluate_lm(model, *at_masks)[1])
         return -loss
 
     evaluate()  # step 0: the untrained model

@@ -10,6 +10,7 @@ import contextlib
 import math
 import os
 import sys
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -24,17 +25,19 @@ from .machinery.claims import smoke_run
 
 __all__ = ["Timing", "measure", "compare", "count_flops", "register_cpu_sdpa_flops",
            "matmul_flops", "attention_flops", "lstm_flops", "peak_memory", "Fit", "fit_loglog",
-           "cost_plot", "matmul_peak_gflops"]
+           "cost_plot", "matmul_peak_gflops", "page_faults"]
 
 
 @dataclass(frozen=True)
 class Timing:
-    """Seconds per call: median and interquartile range over ``runs`` blocks of calls."""
+    """Seconds per call: median and interquartile range over ``runs`` blocks of calls
+    (:func:`compare`: over ``runs`` rounds, whose medians are ``samples``, in round order)."""
 
     label: str
     median: float
     iqr: float
     runs: int
+    samples: tuple[float, ...] = ()
 
     def __str__(self) -> str:
         return f"{self.label}: {self.median * 1e3:.3f} ms (IQR {self.iqr * 1e3:.3f} ms, {self.runs} runs)"
@@ -65,23 +68,78 @@ def measure(fn: Callable[[], object], *, label: str = "", min_run_time: float = 
 
 
 def compare(fns: dict[str, Callable[[], object]], *, rounds: int = 3,
-            min_run_time: float = 0.1) -> dict[str, Timing]:
+            min_run_time: float = 0.1,
+            threads: int | dict[str, int] | None = None) -> dict[str, Timing]:
     """Time several functions interleaved (a, b, c, a, b, c, …) so that drift in the machine's
-    speed hits all of them alike; returns the median over rounds of each one's median."""
+    speed hits all of them alike; returns the median over rounds of each one's seconds per call,
+    their interquartile range and the per-round values (``Timing.samples``).
+
+    The first round is :func:`measure` (warm-up, then blocks of calls for ``min_run_time``
+    seconds); every later round times one block of as many calls as fill about
+    ``min_run_time`` (at least one call), so a slow function costs one call per round.
+    ``threads``: intra-op threads for every function, or per name (e.g. ``{"1 thread": 1,
+    "2 threads": 2}`` with the same function under both names)."""
     if not fns:
         raise ValueError("compare() needs at least one function")
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    per_name = threads if isinstance(threads, dict) else {k: threads for k in fns}
+    if set(per_name) != set(fns):
+        raise ValueError(f"threads names {sorted(per_name)} must match fns {sorted(fns)}")
     if smoke_run():
         rounds = 1
     per: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
+    number: dict[str, int] = {}
+    for r in range(rounds):
         for name, fn in fns.items():
-            per[name].append(measure(fn, label=name, min_run_time=min_run_time).median)
+            if r == 0:
+                first = measure(fn, label=name, min_run_time=min_run_time, threads=per_name[name])
+                number[name] = max(1, round(min_run_time / first.median))
+                per[name].append(first.median)
+                continue
+            with machine.watched():
+                per[name].append(_block(fn, number[name], per_name[name]))
     out = {}
     for name, values in per.items():
         t = torch.tensor(values, dtype=torch.float64)
         q = torch.quantile(t, torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64))
-        out[name] = Timing(name, float(q[1]), float(q[2] - q[0]), rounds)
+        out[name] = Timing(name, float(q[1]), float(q[2] - q[0]), rounds, tuple(values))
     return out
+
+
+def _block(fn: Callable[[], object], number: int, threads: int | None) -> float:
+    """Seconds per call of ``number`` back-to-back calls of ``fn()`` (CUDA synchronised around
+    them), run on ``threads`` intra-op threads (restored after). No warm-up: the caller did it."""
+    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads or old)
+    try:
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        if cuda:
+            torch.cuda.synchronize()
+        return (time.perf_counter() - t0) / number
+    finally:
+        torch.set_num_threads(old)
+
+
+def page_faults(fn: Callable[[], object]) -> float:
+    """Minor page faults of this process during one call of ``fn()``: each is a page of memory
+    the kernel mapped (and zero-filled) on first touch, e.g. for a large buffer the allocator
+    took fresh from the operating system. ``getrusage``'s count on Linux and macOS; NaN where
+    the ``resource`` module does not exist (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return float("nan")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    out = fn()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    del out
+    return float(after - before)
 
 
 # ---- FLOPs ----------------------------------------------------------------------------------

@@ -268,3 +268,68 @@ def test_exercise_check_compute_optimal():
     assert not ex.check_compute_optimal(None)
     assert ex.check_compute_optimal(lambda C: (math.sqrt(C / 120), 20 * math.sqrt(C / 120)))
     assert not ex.check_compute_optimal(lambda C: (math.sqrt(C / 6), math.sqrt(C / 6)))
+
+
+# ---- scoring a masked LM by what it saw (notebook 05) ------------------------------------------
+from torch import nn  # noqa: E402
+
+from course_utils.pretraining import (CORRUPTIONS, MASK_ID, score_against_constant,  # noqa: E402
+                                      score_by_corruption)
+
+
+class _Copier(nn.Module):
+    """Predicts, at every position, the token its input shows there (logits one-hot)."""
+
+    def __init__(self, vocab):
+        super().__init__()
+        self.vocab, self.w = vocab, nn.Parameter(torch.zeros(1))
+
+    def forward(self, tokens):
+        return F.one_hot(tokens, self.vocab).float() + 0 * self.w
+
+
+def test_score_by_corruption_splits_what_a_copier_gets_right():
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.randint(3, 12, (64, 32), generator=g)
+    tokens[:, ::4] = 3                                     # a most frequent token, a quarter of the text
+    x, y = mlm_mask(tokens, mask_id=MASK_ID, vocab_size=12, generator=g)
+    by_kind = score_by_corruption(_Copier(12), x, y, reference_id=3)
+    assert list(by_kind) == list(CORRUPTIONS)
+    assert sum(s.count for s in by_kind.values()) == int((y != IGNORE).sum())
+    assert by_kind["<mask>"].accuracy == 0.0 and by_kind["unchanged"].accuracy == 1.0
+    assert by_kind["random"].accuracy == 0.0               # the copier repeats the wrong token
+    assert by_kind["<mask>"].guessed_reference == 0.0      # it guessed <mask>, never token 3
+    where = (y != IGNORE) & (x == MASK_ID)
+    assert by_kind["<mask>"].baseline == pytest.approx(float((y[where] == 3).float().mean()))
+    assert by_kind["<mask>"].gain == pytest.approx(-by_kind["<mask>"].baseline)
+    assert 0 < by_kind["<mask>"].gain_se < 0.1
+    with pytest.raises(ValueError, match=r"\(W, T\)"):
+        score_by_corruption(_Copier(12), x[0], y[0], reference_id=3)
+
+
+def test_score_against_constant_scores_every_target_beside_the_guess():
+    tokens = torch.tensor([[3, 4, 3, 5, 3, 6]])
+    x, y = tokens[:, :-1], tokens[:, 1:]                   # next-token windows
+    s = score_against_constant(_Copier(8), x, y, reference_id=3)
+    assert (s.kind, s.count) == ("all", 5)
+    assert s.accuracy == 0.0 and s.baseline == pytest.approx(2 / 5)   # copying never predicts the next
+    assert s.guessed_reference == pytest.approx(3 / 5)
+    with pytest.raises(ValueError, match="no scored positions"):
+        score_against_constant(_Copier(8), x, torch.full_like(y, IGNORE), reference_id=3)
+
+
+def test_train_lm_keeps_its_windows_and_scores_masks_apart():
+    torch.manual_seed(0)
+    text = torch.tensor(([3, 4, 5, 6, 7] * 200))
+    model = MaskedLM(8, d_model=16, num_heads=2, num_layers=1, max_len=16)
+    run = train_lm(model, text[:700], text[700:], steps=20, batch_size=8, length=16,
+                   objective="masked", eval_every=10, eval_windows=32, seed=0)
+    x, y = run.val_windows
+    assert x.shape == y.shape == (32, 16) and len(run.val_mask_accuracy) == len(run.steps) == 3
+    at_masks = torch.where(x == MASK_ID, y, torch.full_like(y, IGNORE))
+    assert run.val_mask_accuracy[-1] == pytest.approx(evaluate_lm(model, x, at_masks)[1])
+    assert run.val_mask_accuracy[-1] == pytest.approx(
+        score_by_corruption(model, x, y, reference_id=3)["<mask>"].accuracy)
+    causal = train_lm(CausalLM(8, d_model=16, num_heads=2, num_layers=1, max_len=16), text[:700],
+                      text[700:], steps=2, batch_size=8, length=16, eval_every=1, eval_windows=4)
+    assert causal.val_mask_accuracy == [] and causal.val_windows[0].shape == (4, 16)

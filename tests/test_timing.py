@@ -1,4 +1,5 @@
 import math
+import sys
 import time
 
 import numpy as np
@@ -10,7 +11,7 @@ from torch import nn
 from course_utils.attention import scaled_dot_product_attention
 from course_utils.timing import (attention_flops, compare, cost_plot, count_flops, fit_loglog,
                                  lstm_flops, matmul_flops, matmul_peak_gflops, measure,
-                                 peak_memory)
+                                 page_faults, peak_memory)
 
 
 def test_measure_and_compare_order_by_work():
@@ -140,3 +141,37 @@ def test_peak_memory_keeps_the_profilers_native_lines_out_of_the_output(capfd):
     assert peak_memory(lambda: torch.zeros(1000, 1000), "cpu") > 0
     out, err = capfd.readouterr()
     assert "profiler_start" not in err and "USDT" not in err
+
+
+def test_compare_interleaves_rounds_keeps_samples_and_sets_threads():
+    seen, calls = [], {"slow": 0}
+
+    def slow():
+        calls["slow"] += 1
+        time.sleep(0.03)
+
+    def threads():
+        seen.append(torch.get_num_threads())
+
+    res = compare({"slow": slow}, rounds=4, min_run_time=0.01)
+    assert res["slow"].runs == 4 and len(res["slow"].samples) == 4
+    assert all(s >= 0.03 for s in res["slow"].samples)
+    assert calls["slow"] <= 2 + 3          # a warm-up and one timed call, then one call per round
+    before = torch.get_num_threads()
+    compare({"one": threads, "two": threads}, rounds=2, min_run_time=0.001,
+            threads={"one": 1, "two": 2})
+    assert {1, 2} <= set(seen) and torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads names"):
+        compare({"a": threads}, threads={"b": 1})
+    with pytest.raises(ValueError, match="rounds"):
+        compare({"a": threads}, rounds=0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator and 4 KiB pages")
+def test_page_faults_count_a_fresh_large_buffer_and_not_a_reused_one():
+    mib = 64                                # above glibc's largest mmap threshold (32 MiB): mapped afresh
+    fresh = page_faults(lambda: torch.ones(mib * 2**20 // 4))
+    assert fresh >= 0.9 * mib * 2**20 / 4096
+    buf = torch.empty(mib * 2**20 // 4)
+    buf.fill_(0)
+    assert page_faults(lambda: buf.fill_(1.0)) < 0.01 * fresh
