@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .validation import sizes
+
 __all__ = ["attention_rollout", "gradient_x_input", "occlusion", "rank_correlation",
            "rank_correlations", "repeated_random_tokens", "per_token_loss", "induction_scores",
            "top1_agreement"]
@@ -130,6 +132,7 @@ def top1_agreement(scores: Tensor, positions: Tensor) -> float:
 
 
 # ---- induction heads (Olsson et al. 2022) on a pretrained causal language model -------------------
+@sizes("batch", "length")
 def repeated_random_tokens(batch: int, length: int, *, low: int, high: int, bos_id: int,
                            seed: int) -> Tensor:
     """``(batch, 1 + 2·length)`` ids: a BOS token, then ``length`` ids drawn uniformly from
@@ -151,6 +154,7 @@ def per_token_loss(logits: Tensor, ids: Tensor) -> Tensor:
     return -logp.gather(2, ids[:, 1:, None]).squeeze(2)
 
 
+@sizes("length")
 def induction_scores(attentions, length: int) -> Tensor:
     """Induction score per (layer, head), ``(L, H)``: on BOS + r + r with ``len(r) = length``, the
     mean attention from each token of the second copy (position t) to the token *after* its

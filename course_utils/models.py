@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from .attention import MultiHeadAttention, padding_mask
 from .positional import (LearnedPositionalEmbedding, RotaryEmbedding,
                          SinusoidalPositionalEncoding)
+from .validation import sizes
 
 __all__ = ["masked_mean", "FeedForward", "TransformerBlock", "TransformerEncoder", "TransformerClassifier",
            "RNNClassifier", "set_forget_bias", "BagOfWordsClassifier", "LoopLSTM", "CausalLM", "count_parameters",
@@ -36,6 +37,7 @@ class FeedForward(nn.Module):
     ``(B, T, d_model) -> (B, T, d_model)``; the same MLP applied at every position.
     """
 
+    @sizes("d_model", "d_ff")
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "gelu"):
         super().__init__()
         if activation not in ("gelu", "relu"):
@@ -59,6 +61,7 @@ class TransformerBlock(nn.Module):
     (to show what they do).
     """
 
+    @sizes("d_model", "num_heads", "d_ff")
     def __init__(self, d_model: int, num_heads: int, d_ff: int | None = None,
                  dropout: float = 0.0, norm_first: bool = True, activation: str = "gelu",
                  residual: bool = True):
@@ -93,6 +96,7 @@ class TransformerEncoder(nn.Module):
     ``attention_weights`` is the list of each layer's last weights ``(B, H, T, S)``.
     """
 
+    @sizes("d_model", "num_heads", "d_ff", num_layers=0)
     def __init__(self, num_layers: int, d_model: int, num_heads: int, d_ff: int | None = None,
                  dropout: float = 0.0, norm_first: bool = True, activation: str = "gelu",
                  residual: bool = True):
@@ -134,6 +138,7 @@ class TransformerClassifier(nn.Module):
     fused attention and keeps no weights (faster; ``attention_weights`` are then None).
     """
 
+    @sizes("vocab_size", "num_classes", "d_model", "num_heads", "d_ff", "max_len", num_layers=0)
     def __init__(self, vocab_size: int, num_classes: int, d_model: int = 64,
                  num_heads: int = 4, num_layers: int = 2, d_ff: int | None = None,
                  max_len: int = 512, positional: str = "sinusoidal", dropout: float = 0.0,
@@ -218,6 +223,7 @@ class RNNClassifier(nn.Module):
     choice).
     """
 
+    @sizes("vocab_size", "num_classes", "d_model", "hidden_size", "num_layers")
     def __init__(self, vocab_size: int, num_classes: int, d_model: int = 64,
                  hidden_size: int = 64, num_layers: int = 1, cell: str = "lstm",
                  pad_id: int = 0, pooling: str = "last", forget_bias: float | None = None):
@@ -253,6 +259,7 @@ class BagOfWordsClassifier(nn.Module):
     ``forward(tokens (B, T)) -> logits (B, num_classes)``.
     """
 
+    @sizes("vocab_size", "num_classes", "d_model")
     def __init__(self, vocab_size: int, num_classes: int, d_model: int = 64, pad_id: int = 0):
         super().__init__()
         self.vocab_size, self.pad_id = vocab_size, pad_id
@@ -303,6 +310,7 @@ class LoopLSTM(nn.Module):
     """An LSTM layer written as a Python loop over ``nn.LSTMCell``: the algorithm without a fused
     kernel. ``forward(x (B, T, d_in)) -> (B, T, hidden)``."""
 
+    @sizes("d_in", "hidden_size")
     def __init__(self, d_in: int, hidden_size: int):
         super().__init__()
         self.cell = nn.LSTMCell(d_in, hidden_size)
@@ -331,6 +339,7 @@ class CausalLM(nn.Module):
     ``scaled_dot_product_attention`` and keeps no weights (faster to train).
     """
 
+    @sizes("vocab_size", "d_model", "num_heads", "max_len", "d_ff", num_layers=0)
     def __init__(self, vocab_size: int, d_model: int = 64, num_heads: int = 4,
                  num_layers: int = 2, max_len: int = 512, d_ff: int | None = None,
                  store_attention: bool = True):
@@ -382,6 +391,7 @@ class CausalLM(nn.Module):
         return self.head(self.norm(h)), new_cache
 
     @torch.no_grad()
+    @sizes(max_new_tokens=0)
     def generate(self, prompt: Tensor, max_new_tokens: int, use_cache: bool = True) -> Tensor:
         """Greedy decoding: ``(B, T0) -> (B, T0 + max_new_tokens)``.
 

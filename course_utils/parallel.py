@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .machinery import machine
+from .validation import sizes
 
 __all__ = ["make_model", "make_batch", "single_process_gradients", "ddp_run", "DDPResult",
            "torchrun"]
@@ -34,12 +35,14 @@ def make_model(seed: int) -> nn.Module:
                          nn.Linear(64, 4))
 
 
+@sizes("size")
 def make_batch(seed: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A seeded batch: inputs ``(size, 32)`` and labels ``(size,)``."""
     g = torch.Generator().manual_seed(seed + 1)
     return torch.randn(size, 32, generator=g), torch.randint(0, 4, (size,), generator=g)
 
 
+@sizes("batch")
 def single_process_gradients(seed: int, batch: int) -> dict[str, torch.Tensor]:
     """Gradients of the mean loss over the whole batch, in one process."""
     model = make_model(seed)
@@ -68,6 +71,7 @@ class DDPResult:
     launch_seconds: float
 
 
+@sizes("batch", "world_size", "repeats")
 def ddp_run(seed: int, batch: int, world_size: int = 2,
             allreduce_sizes: tuple[int, ...] = (1_000, 10_000, 100_000, 1_000_000, 4_000_000),
             repeats: int = 7) -> DDPResult:

@@ -20,6 +20,7 @@ from .positional import SinusoidalPositionalEncoding
 from .tasks import PAD, Vocab
 from .tokenization import encode_batch
 from .training import smoke_rows
+from .validation import sizes
 
 __all__ = ["BOS", "EOS", "number_words", "TranslationData", "number_translation",
            "TransformerSeq2Seq", "LSTMSeq2Seq", "seq2seq_loss", "greedy_decode", "exact_match"]
@@ -54,6 +55,7 @@ def _pad(rows: list[list[int]]) -> Tensor:
     return encode_batch(rows, max(map(len, rows)))
 
 
+@sizes("max_number", train_size=0, test_size=0)
 def number_translation(train_size: int, test_size: int, *, seed: int, max_number: int = 9999,
                        src_lang: str = "en", tgt_lang: str = "fr") -> TranslationData:
     """Numbers 0 … ``max_number`` spelled in ``src_lang`` and ``tgt_lang`` by ``num2words``
@@ -105,6 +107,7 @@ class TransformerSeq2Seq(nn.Module):
     order nearly invisible.) The padding row stays zero.
     """
 
+    @sizes("src_vocab", "tgt_vocab", "d_model", "num_heads", "num_layers", "d_ff", "max_len")
     def __init__(self, src_vocab: int, tgt_vocab: int, d_model: int = 64, num_heads: int = 4,
                  num_layers: int = 2, d_ff: int | None = None, max_len: int = 64):
         super().__init__()
@@ -153,6 +156,7 @@ class LSTMSeq2Seq(nn.Module):
     decoder cell to it (:func:`course_utils.models.set_forget_bias`).
     """
 
+    @sizes("src_vocab", "tgt_vocab", "d_model", "hidden")
     def __init__(self, src_vocab: int, tgt_vocab: int, d_model: int = 64, hidden: int = 64,
                  forget_bias: float | None = None):
         super().__init__()
@@ -199,6 +203,7 @@ def seq2seq_loss(model: nn.Module, src: Tensor, tgt: Tensor) -> Tensor:
 
 
 @torch.no_grad()
+@sizes("max_len")
 def greedy_decode(model: nn.Module, src: Tensor, max_len: int) -> Tensor:
     """Translate ``src (B, S)`` one token at a time, always taking the most likely next word;
     returns ``(B, ≤ max_len + 1)`` ids starting with ``<bos>``, pads after each ``<eos>``."""
@@ -217,6 +222,7 @@ def greedy_decode(model: nn.Module, src: Tensor, max_len: int) -> Tensor:
     return out
 
 
+@sizes("batch_size")
 def exact_match(model: nn.Module, src: Tensor, tgt: Tensor, batch_size: int = 512) -> float:
     """Share of sources ``src (N, S)`` whose greedy translation equals the reference
     ``tgt (N, T)`` word for word. In a smoke run only the first ``SMOKE_EVAL_ROWS`` are decoded."""

@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
+from .validation import sizes
+
 __all__ = ["Vocab", "TokenTask", "negation_sentiment", "order_task", "bag_of_words_ceiling",
            "arithmetic_sequences", "signal_word_task", "needle_task",
            "first_token_recall", "pointer_chain_task"]
@@ -87,6 +89,7 @@ FILLER = ["the", "film", "movie", "plot", "was", "is", "acting", "really", "quit
           "story", "and", "a", "cast", "ending", "music", "overall", "felt", "so", "this"]
 
 
+@sizes("min_len", "max_len", train_size=0, test_size=0)
 def negation_sentiment(train_size: int, test_size: int, *, seed: int, min_len: int = 12,
                        max_len: int = 12) -> TokenTask:
     """Sentences of filler words with one sentiment word and maybe a ``not``.
@@ -132,6 +135,7 @@ def negation_sentiment(train_size: int, test_size: int, *, seed: int, min_len: i
                      "sentiment with negation: 'not' flips the word right after it")
 
 
+@sizes("seq_len", "test_len", train_size=0, test_size=0)
 def order_task(train_size: int, test_size: int, *, seed: int, seq_len: int = 16,
                test_len: int | None = None) -> TokenTask:
     """Is ``A`` before ``B``? Each sentence holds one ``A`` and one ``B`` among fillers.
@@ -180,6 +184,7 @@ def bag_of_words_ceiling(tokens: Tensor, labels: Tensor, ignore: set[int] | None
     return best / max(1, len(labels))
 
 
+@sizes("n", "length", "vocab_size")
 def arithmetic_sequences(n: int, length: int, *, seed: int, vocab_size: int = 16) -> Tensor:
     """``(n, length)`` token sequences s, s+k, s+2k, … (mod ``vocab_size``) with random start s
     and step k ≥ 1: a language whose next token is fully determined by the first two.
@@ -192,6 +197,7 @@ def arithmetic_sequences(n: int, length: int, *, seed: int, vocab_size: int = 16
     return (start + step * torch.arange(length)) % vocab_size
 
 
+@sizes("seq_len", train_size=0, test_size=0)
 def signal_word_task(train_size: int, test_size: int, *, seed: int, seq_len: int = 12
                      ) -> tuple[TokenTask, Tensor]:
     """A task whose deciding token is known: fillers with exactly one sentiment word at a random
@@ -215,6 +221,7 @@ def signal_word_task(train_size: int, test_size: int, *, seed: int, seq_len: int
     return task, pos[train_size:]
 
 
+@sizes("seq_len", "num_classes", "copies", train_size=0, test_size=0, after=0, noise_tokens=0)
 def needle_task(train_size: int, test_size: int, *, seed: int, seq_len: int = 512,
                 after: int = 128, num_classes: int = 4, copies: int = 1,
                 noise_tokens: int = 32) -> TokenTask:
@@ -243,6 +250,7 @@ def needle_task(train_size: int, test_size: int, *, seed: int, seq_len: int = 51
                      classes, f"which needle lies in positions {after}–{seq_len - 1} of {seq_len}")
 
 
+@sizes("num_values", train_size=0, test_size=0, distractors=0)
 def first_token_recall(train_size: int, test_size: int, *, seed: int, distractors: int,
                        num_values: int = 10) -> TokenTask:
     """Recall the first token after ``distractors`` more tokens drawn from the same
@@ -262,6 +270,7 @@ def first_token_recall(train_size: int, test_size: int, *, seed: int, distractor
                      f"recall the first of {1 + distractors} tokens")
 
 
+@sizes("hops", "num_symbols", "num_pairs", train_size=0, test_size=0)
 def pointer_chain_task(train_size: int, test_size: int, *, seed: int, hops: int,
                        num_symbols: int = 16, num_pairs: int = 8) -> TokenTask:
     """Multi-hop variable binding ("a=b; b=c; c=7; a?") with one token per assignment.

@@ -22,6 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode, register_flop_formula, sdp
 
 from .machinery import machine
 from .machinery.claims import smoke_run
+from .validation import sizes
 
 __all__ = ["Timing", "measure", "compare", "count_flops", "register_cpu_sdpa_flops",
            "matmul_flops", "attention_flops", "lstm_flops", "peak_memory", "Fit", "fit_loglog",
@@ -202,11 +203,13 @@ def count_flops(fn: Callable[[], object], *, decompose_fused: bool = True) -> in
     return int(counter.get_total_flops())
 
 
+@sizes("m", "k", "n")
 def matmul_flops(m: int, k: int, n: int) -> int:
     """FLOPs of an ``(m, k) @ (k, n)`` product: 2·m·k·n."""
     return 2 * m * k * n
 
 
+@sizes("n", "d", "batch")
 def attention_flops(n: int, d: int, *, batch: int = 1, projections: bool = False) -> int:
     """Analytic FLOPs of self-attention over ``n`` tokens of width ``d``.
 
@@ -217,6 +220,7 @@ def attention_flops(n: int, d: int, *, batch: int = 1, projections: bool = False
     return batch * flops
 
 
+@sizes("n", "d_in", "hidden", "batch")
 def lstm_flops(n: int, d_in: int, hidden: int, *, batch: int = 1) -> int:
     """Analytic matmul FLOPs of one LSTM layer over ``n`` steps: 4 gates, each
     ``W x + U h``, so 2·4·hidden·(d_in + hidden) per step."""
@@ -340,6 +344,7 @@ def cost_plot(ax, xs: Sequence[float], series: dict[str, Sequence[float]], *,
     return fits
 
 
+@sizes("size")
 def matmul_peak_gflops(size: int = 1024, *, device: torch.device | str = "cpu",
                        dtype: torch.dtype = torch.float32, min_run_time: float = 0.3) -> float:
     """Measured GFLOP/s of a large square matmul: the practical ceiling of this machine."""

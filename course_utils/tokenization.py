@@ -11,6 +11,8 @@ from typing import Iterable
 import torch
 from torch import Tensor
 
+from .validation import sizes
+
 __all__ = ["words", "WordVocab", "train_subword_tokenizer", "perturb_words", "encode_batch",
            "SUBWORD_KINDS"]
 
@@ -33,11 +35,13 @@ class WordVocab:
         self.stoi = {w: i for i, w in enumerate(self.itos)}
 
     @classmethod
+    @sizes("max_size", min_count=0)
     def build(cls, texts: Iterable[str], max_size: int | None = None, min_count: int = 1
               ) -> "WordVocab":
         return cls.from_counts(Counter(w for t in texts for w in words(t)), max_size, min_count)
 
     @classmethod
+    @sizes("max_size", min_count=0)
     def from_counts(cls, counts: Counter, max_size: int | None = None, min_count: int = 1
                     ) -> "WordVocab":
         """The ``max_size`` most frequent words of ``counts`` (ties: first seen first)."""
@@ -64,6 +68,7 @@ class WordVocab:
         return unknown / total
 
 
+@sizes("vocab_size")
 def train_subword_tokenizer(kind: str, texts: Iterable[str], vocab_size: int):
     """Train a ``tokenizers.Tokenizer`` of one ``kind`` (see ``SUBWORD_KINDS``) on ``texts``.
 
@@ -123,6 +128,7 @@ def perturb_words(text: str, known: set[str], *, rate: float, rng: random.Random
     return " ".join(out)
 
 
+@sizes("max_len")
 def encode_batch(ids: list[list[int]], max_len: int, pad_id: int = 0) -> Tensor:
     """Right-pad (and cut) lists of token ids into a ``(N, max_len)`` long tensor."""
     x = torch.full((len(ids), max_len), pad_id, dtype=torch.long)

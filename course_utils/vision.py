@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from .models import TransformerEncoder
+from .validation import sizes
 
 __all__ = ["digits", "PatchEmbedding", "VisionTransformer", "SmallCNN"]
 
@@ -27,6 +28,7 @@ class PatchEmbedding(nn.Module):
     to ``d_model``: ``(B, C, H, W) -> (B, (H/patch)·(W/patch), d_model)`` (Dosovitskiy et al.
     2020). Equivalent to a convolution with kernel and stride ``patch``."""
 
+    @sizes("image_size", "patch", "channels", "d_model")
     def __init__(self, image_size: int, patch: int, channels: int, d_model: int):
         super().__init__()
         if image_size % patch:
@@ -50,6 +52,7 @@ class VisionTransformer(nn.Module):
     """ViT: patch embedding, a learned class token, learned positions, a pre-LN encoder, and a
     linear head on the class token. ``forward(images (B, C, H, W)) -> logits (B, classes)``."""
 
+    @sizes("image_size", "patch", "channels", "num_classes", "d_model", "num_heads", "num_layers", "d_ff")
     def __init__(self, image_size: int = 8, patch: int = 2, channels: int = 1,
                  num_classes: int = 10, d_model: int = 32, num_heads: int = 4,
                  num_layers: int = 2, d_ff: int | None = None, dropout: float = 0.0):
@@ -71,6 +74,7 @@ class SmallCNN(nn.Module):
     2×2 max-pooling) and a linear head: locality and translation equivariance built in.
     ``forward(images (B, C, H, W)) -> logits (B, classes)``."""
 
+    @sizes("image_size", "channels", "num_classes", "width")
     def __init__(self, image_size: int = 8, channels: int = 1, num_classes: int = 10,
                  width: int = 16):
         super().__init__()
