@@ -150,6 +150,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                       approx_len=512, approx_ks=[16, 32, 64, 128, 256, 512],
                       approx_windows=[4, 16, 64, 256, 511],
                       needle_len=192, needle_after=128, needle_copies=8, needle_train=3000,
+                      needle_val=200,  # of needle_train, held out: early stopping reads it
                       needle_test=200, needle_steps=40, needle_eval_every=10, doc_len=384,
                       doc_steps=60, cut=128,
                       test_docs=200, d_model=32, num_heads=2, train_window=16, train_proj=64,
@@ -159,7 +160,8 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                      approx_len=512, approx_ks=[8, 16, 32, 64, 128, 256, 512],
                      approx_windows=[2, 4, 8, 16, 32, 64, 128, 256, 511],
                      needle_len=1024, needle_after=128, needle_copies=8, needle_train=10000,
-                     needle_test=2000, needle_steps=1000, needle_eval_every=25, doc_len=512,
+                     needle_val=1000, needle_test=2000, needle_steps=1000, needle_eval_every=25,
+                     doc_len=512,
                      doc_steps=600, cut=128,
                      test_docs=400, d_model=64, num_heads=4, train_window=32, train_proj=128,
                      batch_size=32, doc_batch=32, layers=2),

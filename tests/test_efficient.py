@@ -123,3 +123,54 @@ def test_gradients_are_finite_and_equal_to_masked_full_attention_with_globals():
     for a, b in zip(ours, theirs):
         assert torch.isfinite(a).all()
         torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
+
+
+def _pad_mask(n, seed=0, lead=(2, 1)):
+    """(*lead, n) booleans, False on about a third of the keys (padding), position 0 kept."""
+    g = torch.Generator().manual_seed(seed)
+    keep = torch.rand(*lead, n, generator=g) > 0.35
+    keep[..., 0] = True
+    return keep
+
+
+@pytest.mark.parametrize("n,window,glob,slab", [(37, 3, None, 2048), (45, 4, [0, 17], 2048),
+                                                 (64, 5, None, 16), (20, 30, [0], 2048)])
+def test_key_mask_equals_masked_full_attention(n, window, glob, slab):
+    q, k, v = _qkv(2, 3, n, 8)
+    keep = _pad_mask(n)
+    ours = sliding_window_attention(q, k, v, window, global_tokens=glob, slab=slab, key_mask=keep)
+    # the definition: the window pattern, minus padding keys, except each query reads itself
+    mask = sliding_window_mask(n, window, glob) & (keep[..., None, :] | torch.eye(n, dtype=torch.bool))
+    ref = scaled_dot_product_attention(q, k, v, mask)[0]
+    torch.testing.assert_close(ours, ref, atol=1e-10, rtol=0)
+    # padding's content is never read by another position
+    k2, v2 = k.clone(), v.clone()
+    k2[~keep.expand(2, 3, n)], v2[~keep.expand(2, 3, n)] = 7.0, -7.0
+    again = sliding_window_attention(q, k2, v2, window, global_tokens=glob, slab=slab, key_mask=keep)
+    real = keep.expand(2, 3, n)
+    torch.testing.assert_close(again[real], ours[real], atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("random_blocks,global_blocks", [(1, 1), (0, 1), (1, 0)])
+def test_block_sparse_key_mask_equals_masked_full_attention(random_blocks, global_blocks):
+    n, b = 48, 8
+    q, k, v = _qkv(2, 3, n, 8)
+    keep = _pad_mask(n, seed=1)
+    kw = dict(random_blocks=random_blocks, global_blocks=global_blocks, seed=2)
+    ours = block_sparse_attention(q, k, v, b, key_mask=keep, slab=16, **kw)
+    mask = block_sparse_mask(n, b, **kw) & (keep[..., None, :] | torch.eye(n, dtype=torch.bool))
+    torch.testing.assert_close(ours, scaled_dot_product_attention(q, k, v, mask)[0], atol=1e-10, rtol=0)
+
+
+def test_linformer_key_mask_zeroes_padding_before_the_projection():
+    q, k, v = _qkv(2, 12, 4)
+    keep = _pad_mask(12, lead=(2,))
+    E = torch.randn(5, 12, dtype=torch.float64)
+    ours = linformer_attention(q, k, v, E, E, key_mask=keep)
+    z = keep[..., None].double()
+    torch.testing.assert_close(ours, linformer_attention(q, k * z, v * z, E, E), atol=1e-12, rtol=0)
+    assert (ours - linformer_attention(q, k, v, E, E)).abs().max() > 1e-3   # the mask matters
+    with pytest.raises(ValueError, match="key_mask"):
+        linformer_attention(q, k, v, E, E, key_mask=keep[..., :11])
+    with pytest.raises(ValueError, match="key_mask"):
+        sliding_window_attention(q, k, v, 2, key_mask=keep[..., :11])
