@@ -8,7 +8,8 @@ as :mod:`course_utils.interpret`'s attention rollout, gradient × input and occl
 *Removing* a token means replacing it by the model's padding id (``model.pad_id``, default 0): both
 :class:`course_utils.models.TransformerClassifier` and :class:`course_utils.pretrained.BertClassifier`
 mask padding out of attention and pooling, so the token is gone without shifting the others.
-The same removal is used by LIME's and SHAP's samples, IG's baseline and the faithfulness scores.
+The same removal is used by LIME's and SHAP's samples, the faithfulness scores and integrated
+gradients, whose path runs from each token removed to each token present (a presence gate).
 ``fixed`` (a ``(B, T)`` bool mask, optional) marks tokens that are never removed and score 0:
 BERT's ``[CLS]`` and ``[SEP]``, which are part of the input format rather than of the text.
 
@@ -18,12 +19,17 @@ lets both libraries run unchanged.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import Tensor
 
+from .validation import sizes
+
 __all__ = ["ids_to_text", "text_to_ids", "probabilities_of_texts", "lime_scores", "shap_scores",
-           "integrated_gradients", "random_scores", "comprehensiveness", "sufficiency"]
+           "integrated_gradients", "random_scores", "comprehensiveness", "sufficiency",
+           "paired_difference", "paired_table", "separable_groups"]
 
 
 def _check_tokens(tokens: Tensor, fixed: Tensor | None = None) -> Tensor:
@@ -57,6 +63,7 @@ def ids_to_text(ids: Tensor) -> str:
     return " ".join(str(int(i)) for i in ids)
 
 
+@sizes("length")
 def text_to_ids(texts: list[str], length: int, pad_id: int = 0) -> Tensor:
     """Strings of ids back to ``(N, length)`` long ids, padded with ``pad_id`` (inverse of
     :func:`ids_to_text`); a string with more than ``length`` ids or a non-integer word is an error."""
@@ -74,6 +81,7 @@ def text_to_ids(texts: list[str], length: int, pad_id: int = 0) -> Tensor:
 
 
 @torch.no_grad()
+@sizes("batch_size")
 def probabilities_of_texts(model, texts, sequence: Tensor, positions: Tensor,
                            batch_size: int = 256) -> np.ndarray:
     """The classifier function LIME and SHAP call: each string holds ids for ``positions`` of
@@ -149,6 +157,7 @@ def _import_shap():
     return shap
 
 
+@sizes("max_evals")
 def shap_scores(model, tokens: Tensor, target: int | Tensor | None = None, *, max_evals: int = 300,
                 seed: int = 0, fixed: Tensor | None = None) -> Tensor:
     """SHAP values (Lundberg & Lee 2017) from ``shap``'s Partition explainer with a text masker:
@@ -181,44 +190,102 @@ def shap_scores(model, tokens: Tensor, target: int | Tensor | None = None, *, ma
     return scores
 
 
+def _interp(x: Tensor, xp: Tensor, fp: Tensor) -> Tensor:
+    """Piecewise-linear interpolation, differentiable in ``x``: ``x`` ``(N, T)`` at the increasing
+    knots ``xp`` ``(K+1,)`` with values ``fp`` ``(N, K+1)``, one row of values per row of ``x``
+    (or ``(K+1,)``, shared)."""
+    k = torch.searchsorted(xp, x.contiguous(), right=True).clamp(1, len(xp) - 1)
+    x0, x1 = xp[k - 1], xp[k]
+    fp = fp.expand(x.shape[0], -1)
+    f0, f1 = fp.gather(1, k - 1), fp.gather(1, k)
+    return f0 + (x - x0) / (x1 - x0) * (f1 - f0)
+
+
+@sizes("steps")
 def integrated_gradients(model, tokens: Tensor, target: int | Tensor | None = None, *, steps: int = 32,
-                         embedding: torch.nn.Module | None = None, fixed: Tensor | None = None,
+                         fixed: Tensor | None = None, ramp: float = 20.0, scan: int | None = None,
                          return_delta: bool = False):
-    """Integrated gradients (Sundararajan et al. 2017) with Captum's ``LayerIntegratedGradients``
-    on the token embedding's output: the straight path from a baseline (each scored token's
-    embedding replaced by the padding token's embedding; ``fixed`` tokens kept) to the input, in
-    ``steps`` steps, summed over features. The padding mask still comes from the original ids, so
-    the baseline's positions stay visible to attention: the baseline is "pad vectors", not "no
-    tokens". ``tokens`` ``(B, T)`` → ``(B, T)``; padding and ``fixed`` positions score 0.
-    ``embedding`` defaults to ``model.embed`` (course models) or ``model.encoder.word`` (BERT).
-    ``return_delta=True`` also returns Captum's convergence delta ``(B,)``: the attributions' sum
-    minus (target logit at the input − at the baseline), which completeness says is 0 and a
-    ``steps``-point approximation of the integral leaves small."""
-    from captum.attr import LayerIntegratedGradients
+    """Integrated gradients (Sundararajan et al. 2017) over each token's **presence**, with Captum's
+    ``IntegratedGradients``. The model must take ``forward(tokens, presence=g)``, a float ``(B, T)``
+    gate in [0, 1] that weighs each token's key in attention (a bias log g) and its share of the
+    pooling, so that g = 0 removes a token exactly as padding does (both course classifiers do;
+    see :func:`course_utils.models.key_presence`). The path runs from g = 0 at every scored token
+    (``fixed`` tokens and padding stay as they are) to g = 1, the input: its start is the removal
+    every other method here uses, an input the model can meet, so completeness reads: the scores
+    add up to F(x) − F(x with the scored tokens removed), F the target logit, up to the error of
+    ``steps`` points. ``tokens`` ``(B, T)`` → ``(B, T)``; padding and ``fixed`` positions score 0.
+    ``return_delta=True`` also returns ``(delta, change)``, both ``(B,)``: the scores' sum minus
+    F(x) − F(removed) (0 if the integral were exact), and that change.
+
+    Where the steps go: the path is one straight segment (every scored token's g rises together),
+    and an integral along it does not depend on the speed at which it is walked, so the steps can
+    be put where F changes. A token starts to count once g times its attention weight rivals the
+    weight of what stays (g ≈ e^-20 … e^-5 in the course's models), and a trained model can switch
+    its decision within a small stretch of log g, which evenly spaced steps miss (the sum of the
+    scores is then off by more than the change itself). So each sequence's path is first scanned
+    at ``scan`` points (default ``2 * steps``) evenly spaced in log g from −``ramp`` to 0 (forward
+    passes only), and Captum's ``riemann_middle`` rule takes its ``steps`` midpoints on intervals
+    that each hold an equal share of √|change of F| between scan points, plus a tenth spread
+    evenly (the square root puts steps on the flanks of a switch, not only on its steepest part).
+    ``scan=0`` spaces the steps evenly in log g, and ``ramp=0`` as well, evenly in g.
+    """
+    import inspect
+
+    from captum.attr import IntegratedGradients
 
     tokens = _check_tokens(tokens, fixed)
     if steps < 2:
         raise ValueError(f"steps must be >= 2, got {steps}")
-    if embedding is None:
-        embedding = getattr(model, "embed", None) or getattr(getattr(model, "encoder", None), "word", None)
-    if embedding is None:
-        raise ValueError("pass `embedding=`: the model has neither .embed nor .encoder.word")
+    scan = 2 * steps if scan is None else scan
+    if not ramp >= 0 or scan < 0 or scan == 1:
+        raise ValueError(f"need ramp >= 0 and scan = 0 or >= 2, got ramp={ramp}, scan={scan}")
+    if "presence" not in inspect.signature(model.forward).parameters:
+        raise ValueError(f"integrated_gradients needs a model whose forward takes presence= "
+                         f"(a (B, T) gate in [0, 1]); {type(model).__name__}.forward does not")
     pad, device = _pad_id(model), _device(model)
     target, free = _targets(model, tokens, target), _free(tokens, pad, fixed)
+    B, T = tokens.shape
+
+    def gate(u: Tensor) -> Tensor:                                    # [0, 1] -> g, evenly in log g
+        return u if ramp == 0 else torch.expm1(ramp * u) / math.expm1(ramp)
+
     was_training = model.training
     model.eval()
     try:
-        ig = LayerIntegratedGradients(model, embedding)
-        x = tokens.to(device)
-        baseline = x.masked_fill(free.to(device), pad)
-        attributions, delta = ig.attribute(x, baselines=baseline, target=target.to(device), n_steps=steps,
-                                           internal_batch_size=max(1, 4096 // tokens.shape[1]),
+        x, tgt, free_d = tokens.to(device), target.to(device), free.to(device)
+        alpha = torch.linspace(0, 1, steps + 1, device=device)          # Captum's interval ends
+        knots = alpha.expand(B, -1)                                      # u at each end: no scan, even
+        if scan:
+            u = torch.linspace(0, 1, scan + 1, device=device)            # (K+1,) scan points
+            with torch.no_grad():
+                g = gate(u)[:, None, None].expand(-1, B, T).masked_fill(~free_d, 1.0)       # (K+1, B, T)
+                f = torch.cat([model(x.repeat(len(g[i:i + 32]), 1), presence=g[i:i + 32].reshape(-1, T))
+                               for i in range(0, len(g), 32)]).view(len(g), B, -1)
+                f = f.gather(2, tgt[None, :, None].expand(len(g), B, 1)).squeeze(2).T       # (B, K+1)
+            change = (f[:, 1:] - f[:, :-1]).abs().sqrt()                  # (B, K): √|ΔF| per scan interval
+            change = change + 0.1 * change.mean(1, keepdim=True) + 1e-12  # and a tenth evenly
+            cum = torch.cat([torch.zeros(B, 1, device=device), change.cumsum(1)], 1)
+            cum = cum / cum[:, -1:]                                      # (B, K+1), 0 … 1
+            # each of the `steps` intervals gets an equal share: invert cum, row by row
+            knots = torch.stack([_interp(alpha[None], c, u)[0] for c in cum]).clamp(0, 1)  # (B, steps+1)
+
+        def forward(a, ids, kn):                                         # a: α per token, (N, T)
+            return model(ids, presence=gate(_interp(a, alpha, kn)))
+
+        ig = IntegratedGradients(forward)
+        present = torch.ones(B, T, device=device)
+        removed = present.masked_fill(free_d, 0.0)                      # the baseline: scored tokens gone
+        attributions, delta = ig.attribute(present, baselines=removed, target=tgt,
+                                           additional_forward_args=(x, knots), n_steps=steps,
+                                           method="riemann_middle",
+                                           internal_batch_size=max(1, 4096 // T),
                                            return_convergence_delta=True)
     finally:
         model.zero_grad(set_to_none=True)
         model.train(was_training)
-    scores = attributions.sum(-1).detach().cpu().float().masked_fill(~free, 0.0)
-    return (scores, delta.detach().cpu().float()) if return_delta else scores
+    scores = attributions.detach().cpu().float().masked_fill(~free, 0.0)
+    delta = delta.detach().cpu().float()
+    return (scores, (delta, scores.sum(1) - delta)) if return_delta else scores
 
 
 def random_scores(tokens: Tensor, seed: int = 0, pad_id: int = 0, fixed: Tensor | None = None) -> Tensor:
@@ -278,3 +345,56 @@ def sufficiency(model, tokens: Tensor, scores: Tensor, fractions=(0.1, 0.2, 0.3,
     """ERASER's sufficiency, per sequence ``(B,)``: the drop when *only* the top-scored tokens are
     kept (the rest removed), averaged over ``fractions``. Lower = the top tokens suffice."""
     return _erasure(model, tokens, scores, fractions, target, fixed, keep_top=True)
+
+
+def paired_difference(a: Tensor, b: Tensor) -> tuple[float, float]:
+    """Mean and standard error of ``a − b`` over items scored by both, ``(N,), (N,)`` (e.g. one
+    method's and random's comprehensiveness per article): the s.e. of a paired difference, far
+    smaller than either mean's when the items differ more among themselves than the methods do."""
+    a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+    if a.dim() != 1 or a.shape != b.shape or len(a) < 2:
+        raise ValueError(f"need two (N,) scores of the same items with N >= 2, got "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+    d = a - b
+    return d.mean().item(), (d.std() / len(d) ** 0.5).item()
+
+
+def paired_table(per_item: dict[str, Tensor], baseline: str = "random"):
+    """A pandas DataFrame with one row per method of ``per_item`` (method → scores on the same
+    items ``(N,)``) and the columns ``mean``, ``minus random`` (the method's mean minus
+    ``baseline``'s) and ``± s.e.`` (that difference's paired standard error; 0 on the baseline's
+    own row)."""
+    import pandas as pd
+
+    if baseline not in per_item:
+        raise ValueError(f"baseline={baseline!r} is not one of the methods {list(per_item)}")
+    rows = {}
+    for name, scores in per_item.items():
+        gap, se = paired_difference(scores, per_item[baseline])
+        rows[name] = {"mean": float(torch.as_tensor(scores).double().mean()), f"minus {baseline}": gap,
+                      "± s.e.": se}
+    return pd.DataFrame(rows).T
+
+
+def separable_groups(per_item: dict[str, Tensor], higher_is_better: bool = True,
+                     z: float = 2.0) -> list[list[str]]:
+    """The order a sample supports. ``per_item`` maps each method to its scores on the same items
+    ``(N,)``; methods are sorted by mean (best first) and cut between two neighbours only where
+    *every* method above the cut beats *every* method below it by more than ``z`` standard errors
+    of their paired difference. Returns the groups, best first: methods within a group are ones
+    the sample cannot separate (a single group: no order can be claimed)."""
+    if len(per_item) < 1:
+        raise ValueError("per_item is empty")
+    sign = 1.0 if higher_is_better else -1.0
+    names = sorted(per_item, key=lambda k: -sign * float(torch.as_tensor(per_item[k]).double().mean()))
+    groups, start = [], 0
+    for cut in range(1, len(names)):
+        apart = True
+        for a in names[:cut]:
+            for b in names[cut:]:
+                mean, se = paired_difference(per_item[a], per_item[b])
+                apart &= sign * mean > z * se
+        if apart:
+            groups.append(names[start:cut])
+            start = cut
+    return groups + [names[start:]]

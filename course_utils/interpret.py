@@ -40,26 +40,43 @@ def attention_rollout(attentions: list[Tensor] | Tensor, residual: bool = True) 
 
 def _embedding_module(model):
     emb = getattr(model, "embed", None)                         # the course's classifiers
-    if emb is None:
-        emb = getattr(getattr(model, "encoder", None), "word", None)   # BertClassifier
-    if emb is None:
-        raise ValueError("the model needs an `embed` (or `encoder.word`) nn.Embedding to attribute to tokens")
-    return emb
+    if emb is not None:
+        return emb
+    norm = getattr(getattr(model, "encoder", None), "norm", None)   # BertClassifier: embedding LayerNorm
+    if norm is None:
+        raise ValueError("the model needs an `embed` nn.Embedding (or BERT's `encoder.norm`); "
+                         "pass `at=` the module whose output holds one vector per token")
+    return norm
 
 
-def gradient_x_input(model, tokens: Tensor, target: int | Tensor | None = None) -> Tensor:
+def gradient_x_input(model, tokens: Tensor, target: int | Tensor | None = None, *,
+                     at: torch.nn.Module | None = None, at_input: bool = False) -> Tensor:
     """Gradient × input per token: ``(B, T)`` on the CPU, the sum over features of
-    ∂logit_target/∂e · e at each token's embedding e. ``target`` defaults to the prediction.
-    ``tokens`` ``(B, T)`` may live anywhere: they are moved to the model's device."""
-    emb = _embedding_module(model)
-    tokens = tokens.to(emb.weight.device)
+    ∂logit_target/∂e · e, where e ``(B, T, d)`` is the output of the module ``at`` (its first
+    input with ``at_input=True``). ``target`` defaults to the prediction. ``tokens`` ``(B, T)``
+    may live anywhere: they are moved to the model's device.
+
+    ``at`` defaults to ``model.embed`` (the course's classifiers: the token embedding feeds a
+    residual stream) and, for BERT (:class:`course_utils.pretrained.BertClassifier`), to the
+    *output* of the embedding LayerNorm ``model.encoder.norm``. Not its input, nor the word
+    embedding: LayerNorm is scale-invariant, LN(c·s) = LN(s), so at s = word + position + type
+    ∂logit/∂s · s = 0 for every token, and the word embedding's score is minus that of position
+    and type (call with ``at=model.encoder.norm, at_input=True`` to see the zero). After the
+    LayerNorm the vector enters attention and the residual stream, where its scale matters."""
+    emb = _embedding_module(model) if at is None else at
+    device = next(model.parameters()).device
+    tokens = tokens.to(device)
     captured = {}
 
-    def hook(_module, _inputs, output):
-        output.retain_grad()
-        captured["e"] = output
+    def keep(e):
+        if not e.requires_grad:
+            raise ValueError(f"gradient × input at {type(emb).__name__}: its "
+                             f"{'input' if at_input else 'output'} does not require a gradient")
+        e.retain_grad()
+        captured["e"] = e
 
-    handle = emb.register_forward_hook(hook)
+    handle = (emb.register_forward_pre_hook(lambda _m, inputs: keep(inputs[0])) if at_input
+              else emb.register_forward_hook(lambda _m, _inputs, output: keep(output)))
     was_training = model.training
     model.eval()
     try:
@@ -69,6 +86,9 @@ def gradient_x_input(model, tokens: Tensor, target: int | Tensor | None = None) 
         target = torch.as_tensor(target, device=tokens.device).expand(tokens.shape[0])
         logits.gather(1, target[:, None]).sum().backward()
         e = captured["e"]
+        if e.shape[:2] != tokens.shape:
+            raise ValueError(f"gradient × input at {type(emb).__name__}: its tensor {tuple(e.shape)} "
+                             f"does not hold one vector per token {tuple(tokens.shape)}")
         scores = (e.grad * e).sum(-1).detach()
     finally:
         handle.remove()

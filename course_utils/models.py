@@ -5,6 +5,7 @@ Token ids are ``(B, T)`` long tensors with ``pad_id`` (default 0) at padded posi
 from __future__ import annotations
 
 from collections import OrderedDict
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +18,7 @@ from .validation import sizes
 
 __all__ = ["masked_mean", "FeedForward", "TransformerBlock", "TransformerEncoder", "TransformerClassifier",
            "RNNClassifier", "set_forget_bias", "BagOfWordsClassifier", "LoopLSTM", "CausalLM", "count_parameters",
-           "parameter_breakdown", "to_torch_encoder_layer", "POSITIONAL_KINDS"]
+           "parameter_breakdown", "to_torch_encoder_layer", "POSITIONAL_KINDS", "key_presence"]
 
 POSITIONAL_KINDS = ("sinusoidal", "learned", "rotary", "none")
 
@@ -29,6 +30,50 @@ def masked_mean(h: Tensor, keep: Tensor) -> Tensor:
         raise ValueError(f"keep {tuple(keep.shape)} does not match h {tuple(h.shape)}")
     w = keep.unsqueeze(-1).to(h.dtype)
     return (h * w).sum(1) / w.sum(1).clamp_min(1.0)
+
+
+def _check_presence(presence: Tensor | None, tokens: Tensor) -> Tensor | None:
+    """``presence`` as the classifiers take it: ``None``, or a float ``(B, T)`` like ``tokens``."""
+    if presence is not None and (not isinstance(presence, Tensor) or not presence.is_floating_point()
+                                 or presence.shape != tokens.shape):
+        raise ValueError(f"presence must be a float tensor shaped like tokens {tuple(tokens.shape)}, got "
+                         f"{type(presence).__name__} {tuple(getattr(presence, 'shape', ()))} "
+                         f"{getattr(presence, 'dtype', '')}")
+    return presence
+
+
+@contextmanager
+def key_presence(blocks, presence: Tensor | None):
+    """While open, every attention layer of ``blocks`` weighs key ``s`` by ``presence[:, s]``
+    (``(B, S)`` in [0, 1]): softmax(scores + log g), i.e. each row's weights times g, renormalised.
+    g = 1 leaves a key as it is; g = 0 removes it exactly as the padding mask does. ``None``
+    changes nothing. (Built on ``MultiHeadAttention.weights_override``; an override already set
+    is applied first and restored on exit.) Used by integrated gradients over token presence
+    (:func:`course_utils.explainers.integrated_gradients`)."""
+    if presence is None:
+        yield
+        return
+    attns = [block.attn for block in blocks]
+    before = [a.weights_override for a in attns]
+    g = presence[:, None, None, :]                                   # (B, 1, 1, S)
+
+    def gated(previous):
+        def override(w):                                              # (B, H, T, S)
+            w = (previous(w) if previous is not None else w) * g.to(w.dtype)
+            total = w.sum(-1, keepdim=True)
+            if bool((total == 0).any()):
+                raise ValueError("presence removes every key some query could attend to; keep at "
+                                 "least one token present (e.g. [CLS])")
+            return w / total
+        return override
+
+    for a, previous in zip(attns, before):
+        a.weights_override = gated(previous)
+    try:
+        yield
+    finally:
+        for a, previous in zip(attns, before):
+            a.weights_override = previous
 
 
 class FeedForward(nn.Module):
@@ -131,7 +176,10 @@ class TransformerClassifier(nn.Module):
     """Embedding → positions → :class:`TransformerEncoder` → mean over real tokens → Linear.
 
     ``forward(tokens (B, T)) -> logits (B, num_classes)``. Padding (``pad_id``) is masked out
-    of attention and of the mean. ``positional`` is one of ``POSITIONAL_KINDS``; with "none"
+    of attention and of the mean. ``forward(tokens, presence=g)`` (optional, float ``(B, T)`` in
+    [0, 1]) weighs each token's key in attention by g (see :func:`key_presence`) and its share of
+    the mean; g = 0 removes a token exactly as padding it does (not with ``pooling="last"``).
+    ``positional`` is one of ``POSITIONAL_KINDS``; with "none"
     the model is invariant to the order of its tokens. ``pooling="last"`` classifies the output
     at the last real token instead of the mean; ``residual=False`` removes the residual
     connections of every block. ``store_attention=False`` uses PyTorch's
@@ -172,24 +220,29 @@ class TransformerClassifier(nn.Module):
     def attention_weights(self) -> list[Tensor | None]:
         return self.encoder.attention_weights
 
-    def forward(self, tokens: Tensor) -> Tensor:
+    def forward(self, tokens: Tensor, presence: Tensor | None = None) -> Tensor:
         _check_tokens(tokens, self.vocab_size)
+        gate = _check_presence(presence, tokens)
+        if gate is not None and self.pooling == "last":
+            raise ValueError("presence= needs pooling 'mean' or 'cls' (the last real token is undefined)")
         keep = padding_mask(tokens, self.pad_id)  # (B, 1, T)
         x = self.embed(tokens)
         if self.cls is not None:
             x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1)
             keep = torch.cat([keep.new_ones(keep.shape[0], 1, 1), keep], dim=2)
-        if self.store_attention:
-            h = self.encoder(self.pos(x), mask=keep)
-        else:  # fused SDPA; with no padding in the batch, no mask at all (the fastest kernel)
-            h = self.encoder(self.pos(x), mask=None if bool(keep.all()) else keep,
-                             need_weights=False)
+            gate = None if gate is None else torch.cat([gate.new_ones(gate.shape[0], 1), gate], 1)
+        with key_presence(self.encoder.layers, gate):
+            if self.store_attention:
+                h = self.encoder(self.pos(x), mask=keep)
+            else:  # fused SDPA; with no padding in the batch, no mask at all (the fastest kernel)
+                h = self.encoder(self.pos(x), mask=None if bool(keep.all()) else keep,
+                                 need_weights=False)
         if self.cls is not None:
             return self.head(h[:, 0])
         if self.pooling == "last":  # the output at the last real token (e.g. a query)
             last = keep[:, 0].sum(1).clamp_min(1) - 1
             return self.head(h[torch.arange(h.shape[0], device=h.device), last])
-        return self.head(masked_mean(h, keep[:, 0]))
+        return self.head(masked_mean(h, keep[:, 0] if gate is None else keep[:, 0] * gate))
 
 
 def set_forget_bias(lstm: nn.LSTM | nn.LSTMCell, value: float) -> None:

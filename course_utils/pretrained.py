@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .models import masked_mean
+from .models import _check_presence, key_presence, masked_mean
+from .validation import sizes
 
 __all__ = ["MINILM_HUB_NAME", "minilm_path", "load_pretrained", "load_minilm",
            "load_minilm_tokenizer", "Attentions",
@@ -113,6 +114,7 @@ def _device_of(model) -> torch.device:
 
 
 @torch.no_grad()
+@sizes("max_length")
 def attention_maps(model, tokenizer, text: str, max_length: int = 64) -> Attentions:
     """Run ``text`` through a BERT-style model on its device; return its tokens and attentions
     (L, H, T, T) on the CPU."""
@@ -126,6 +128,7 @@ def attention_maps(model, tokenizer, text: str, max_length: int = 64) -> Attenti
 
 
 @torch.no_grad()
+@sizes("batch_size", "max_length")
 def sentence_embeddings(model, tokenizer, texts: list[str], batch_size: int = 64,
                         max_length: int = 128) -> Tensor:
     """Mean-pooled, L2-normalised sentence embeddings ``(N, hidden)`` on the CPU: how
@@ -158,6 +161,7 @@ def minilm_weights(*names: str) -> dict[str, Tensor]:
         return {n: f.get_tensor(n) for n in names}
 
 
+@sizes("max_length")
 def minilm_fast_tokenizer(max_length: int | None = None):
     """MiniLM's WordPiece as a ``tokenizers.Tokenizer`` (Rust, batch-parallel) from its
     ``tokenizer.json``; with ``max_length`` it truncates and pads (id 0, ``[PAD]``) to it."""
@@ -183,6 +187,7 @@ class BertEncoder(torch.nn.Module):
     MiniLM's weights (:meth:`from_minilm`).
     """
 
+    @sizes("vocab_size", "d_model", "num_heads", "num_layers", "d_ff", "max_len")
     def __init__(self, vocab_size: int = 30522, d_model: int = 384, num_heads: int = 12,
                  num_layers: int = 6, d_ff: int = 1536, max_len: int = 512, eps: float = 1e-12):
         super().__init__()
@@ -203,9 +208,11 @@ class BertEncoder(torch.nn.Module):
                 torch.nn.init.zeros_(m.bias)
 
     def forward(self, tokens: Tensor, attention_mask: Tensor | None = None,
-                need_weights: bool = False) -> Tensor:
+                need_weights: bool = False, presence: Tensor | None = None) -> Tensor:
         """``need_weights=True`` keeps each layer's attention ``(B, H, T, T)`` in
-        ``self.layers[i].attention_weights`` (slower: no fused kernel)."""
+        ``self.layers[i].attention_weights`` (slower: no fused kernel). ``presence`` (optional,
+        float ``(B, T)`` in [0, 1]) weighs each token's key in attention
+        (:func:`course_utils.models.key_presence`)."""
         if tokens.dim() != 2 or tokens.shape[1] > self.position.num_embeddings:
             raise ValueError(f"tokens must be (B, T <= {self.position.num_embeddings}), got "
                              f"{tuple(tokens.shape)}")
@@ -215,11 +222,13 @@ class BertEncoder(torch.nn.Module):
         T = tokens.shape[1]
         h = self.norm(self.word(tokens) + self.position.weight[:T] + self.token_type.weight[0])
         mask = None if attention_mask is None else attention_mask.bool()[:, None, :]  # (B,1,T)
-        for block in self.layers:
-            h = block(h, mask=mask, need_weights=need_weights)
+        with key_presence(self.layers, _check_presence(presence, tokens)):
+            for block in self.layers:
+                h = block(h, mask=mask, need_weights=need_weights)
         return h
 
     @classmethod
+    @sizes("num_layers")
     def from_minilm(cls, num_layers: int = 6, keep_ids: Tensor | None = None) -> "BertEncoder":
         """MiniLM's first ``num_layers`` layers with their pretrained weights. ``keep_ids``
         (sorted 1-D ids) keeps only those rows of the 30,522-word embedding (the model then
@@ -277,16 +286,19 @@ def remap_ids(ids: Tensor, keep_ids: Tensor) -> Tensor:
 
 class BertClassifier(torch.nn.Module):
     """An encoder, mean pooling over real (non-padding) tokens, and a linear head:
-    ``forward(tokens (B, T)) -> logits (B, classes)``; id ``pad_id`` is padding."""
+    ``forward(tokens (B, T)) -> logits (B, classes)``; id ``pad_id`` is padding.
+    ``forward(tokens, presence=g)`` (optional, float ``(B, T)`` in [0, 1]) weighs each token's key
+    in attention and its share of the mean by g; g = 0 removes it exactly as padding does."""
 
     def __init__(self, encoder: BertEncoder, num_classes: int, pad_id: int = 0):
         super().__init__()
         self.encoder, self.pad_id = encoder, pad_id
         self.head = torch.nn.Linear(encoder.norm.normalized_shape[0], num_classes)
 
-    def forward(self, tokens: Tensor) -> Tensor:
+    def forward(self, tokens: Tensor, presence: Tensor | None = None) -> Tensor:
         keep = tokens != self.pad_id
-        return self.head(masked_mean(self.encoder(tokens, keep), keep))
+        weight = keep if presence is None else keep * _check_presence(presence, tokens)
+        return self.head(masked_mean(self.encoder(tokens, keep, presence=presence), weight))
 
 
 # ---- SmolLM2-135M-Instruct: a pretrained GPT-style model, offline --------------------------------

@@ -175,3 +175,31 @@ def test_rank_correlations_match_scipy_row_by_row():
     assert torch.isnan(rank_correlations(torch.ones(1, 4), torch.rand(1, 4)))[0]
     with pytest.raises(ValueError, match=r"\(5, 9\) and \(5, 8\)"):
         rank_correlations(a, b[:, :8])
+
+
+def test_gradient_x_input_before_a_layernorm_is_zero_and_after_it_is_not():
+    """BERT's embedding LayerNorm is scale-invariant, so at its input s = word + position + type
+    ∂logit/∂s · s = 0 for every token, and the word embedding's score is minus the position and
+    type part: the old hook point measured nothing about the word. The default (the LayerNorm's
+    output) does not vanish, and the toy TransformerClassifier's score is well defined."""
+    from course_utils.pretrained import BertClassifier, BertEncoder
+
+    torch.manual_seed(0)
+    bert = BertClassifier(BertEncoder(vocab_size=30, d_model=16, num_heads=2, num_layers=2, d_ff=32,
+                                      max_len=8), 3).eval()
+    for p in bert.parameters():                      # BERT's N(0, 0.02) start is nearly linear
+        torch.nn.init.normal_(p, std=0.5)
+    x = torch.randint(1, 30, (4, 8))
+    before_norm = gradient_x_input(bert, x, at=bert.encoder.norm, at_input=True)
+    word = gradient_x_input(bert, x, at=bert.encoder.word)
+    after_norm = gradient_x_input(bert, x)           # the default for BERT
+    scale = after_norm.abs().max()
+    assert before_norm.abs().max() < 1e-4 * scale and word.abs().max() > 0.1 * scale
+    assert after_norm.sum(1).abs().min() > 1e-3 * scale and torch.isfinite(after_norm).all()
+    toy = TransformerClassifier(30, 2, d_model=16, num_heads=2, num_layers=2, pooling="cls", max_len=9).eval()
+    x[1, 6:] = 0
+    toy_scores = gradient_x_input(toy, x)
+    assert toy_scores.shape == (4, 8) and torch.isfinite(toy_scores).all() and (toy_scores[1, 6:] == 0).all()
+    assert toy_scores.abs().sum() > 0
+    with pytest.raises(ValueError, match="one vector per token"):
+        gradient_x_input(bert, x, at=bert.head)
