@@ -19,6 +19,7 @@ from .models import TransformerEncoder
 from .positional import LearnedPositionalEmbedding
 from .training import smoke_rows, train
 from .validation import check_size
+from .validation import sizes
 
 __all__ = ["IGNORE", "PAD_ID", "UNK_ID", "MASK_ID", "CharCorpus", "char_corpus", "random_windows",
            "mlm_mask", "MaskedLM",
@@ -126,6 +127,7 @@ class MaskedLM(nn.Module):
     """A bidirectional encoder (BERT-style, pre-LN, learned positions) with a token head:
     ``forward(tokens (B, T)) -> logits (B, T, vocab)``; every position sees every other."""
 
+    @sizes("vocab_size", "d_model", "num_heads", "num_layers", "max_len")
     def __init__(self, vocab_size: int, d_model: int = 64, num_heads: int = 4,
                  num_layers: int = 2, max_len: int = 256):
         super().__init__()
@@ -171,6 +173,7 @@ def lm_loss(model: nn.Module, inputs: Tensor, targets: Tensor) -> Tensor:
 
 
 @torch.no_grad()
+@sizes("batch_size")
 def evaluate_lm(model: nn.Module, inputs: Tensor, targets: Tensor, batch_size: int = 256
                 ) -> tuple[float, float]:
     """``(loss, accuracy)`` over the scored (non-``IGNORE``) positions of fixed windows,
@@ -318,6 +321,7 @@ class LMRun:
         return max(i for i, s in enumerate(self.steps) if s * flops_per_step <= budget)
 
 
+@sizes("steps", "batch_size", "length", "eval_every", "eval_windows", warmup_steps=0)
 def train_lm(model: nn.Module, train_data: Tensor, val_data: Tensor, *, steps: int,
              batch_size: int, length: int, objective: str = "causal", lr: float = 3e-3,
              warmup_steps: int = 0, eval_every: int = 50, eval_windows: int = 64,
