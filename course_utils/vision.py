@@ -5,13 +5,18 @@ handwritten digits (in its wheel: no download), scaled to [0, 1].
 """
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
 from .models import TransformerEncoder
+from .training import accuracy, batches, train
 from .validation import sizes
 
-__all__ = ["digits", "PatchEmbedding", "VisionTransformer", "SmallCNN"]
+__all__ = ["digits", "PatchEmbedding", "VisionTransformer", "SmallCNN", "EarlyStop",
+           "fit_early_stopped"]
 
 
 def digits() -> tuple[Tensor, Tensor]:
@@ -87,3 +92,55 @@ class SmallCNN(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         return self.head(self.features(images).flatten(1))
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    """How :func:`fit_early_stopped` ended: the step whose weights were kept (``best_step``, 0 if
+    none beat the untrained model), the steps trained, whether ``max_steps`` ended the run
+    before its patience ran out (``capped``), and the validation accuracy kept."""
+
+    best_step: int
+    steps: int
+    capped: bool
+    val_accuracy: float
+
+
+@sizes("max_steps", "eval_every", "patience", "batch_size", warmup_steps=0)
+def fit_early_stopped(model: nn.Module, train_data: tuple[Tensor, Tensor],
+                      val_data: tuple[Tensor, Tensor], *, max_steps: int, eval_every: int,
+                      patience: int, batch_size: int, lr: float, warmup_steps: int = 0,
+                      seed: int = 0) -> EarlyStop:
+    """Train a classifier until its validation accuracy has not risen for ``patience``
+    evaluations in a row (or for ``max_steps``), then restore the weights of its best
+    evaluation (the first, on ties): "trained to convergence", judged on data it does not train
+    on.
+
+    ``train_data`` and ``val_data`` are ``(inputs (N, …), labels (N,))``; shuffled mini-batches
+    of ``min(batch_size, N)`` examples drawn with ``seed``; AdamW through
+    :func:`course_utils.training.train`. The validation accuracy is that of
+    ``argmax model(inputs) (N, classes)``, checked every ``eval_every`` steps. Returns an
+    :class:`EarlyStop`; ``model`` holds the kept weights.
+    """
+    (x, y), (xv, yv) = train_data, val_data
+    if x.shape[0] != y.shape[0] or xv.shape[0] != yv.shape[0] or xv.shape[0] == 0:
+        raise ValueError(f"train_data and val_data need matching inputs and labels, got "
+                         f"{tuple(x.shape)}/{tuple(y.shape)} and {tuple(xv.shape)}/{tuple(yv.shape)}")
+    best = {"accuracy": accuracy(model, xv, yv), "eval": 0, "evals": 0,
+            "state": copy.deepcopy(model.state_dict())}
+
+    def evaluate() -> float:      # 1.0 (the target) once patience has run out
+        best["evals"] += 1
+        acc = accuracy(model, xv, yv)
+        if acc > best["accuracy"]:
+            best.update(accuracy=acc, eval=best["evals"], state=copy.deepcopy(model.state_dict()))
+        return float(best["evals"] - best["eval"] >= patience)
+
+    hist = train(model, batches(x, y, batch_size=min(batch_size, x.shape[0]),
+                                generator=torch.Generator().manual_seed(seed)),
+                 steps=max_steps, lr=lr, warmup_steps=warmup_steps, eval_fn=evaluate,
+                 eval_every=eval_every, target=1.0, progress=False)
+    model.load_state_dict(best["state"])
+    kept = hist.eval_steps[best["eval"] - 1] if best["eval"] else 0
+    return EarlyStop(best_step=kept, steps=hist.num_steps, capped=not hist.stopped_at_target,
+                     val_accuracy=best["accuracy"])

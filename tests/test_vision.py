@@ -4,7 +4,8 @@ import torch
 
 from course_utils.models import count_parameters
 from course_utils.training import accuracy, batches, train
-from course_utils.vision import PatchEmbedding, SmallCNN, VisionTransformer, digits
+from course_utils.vision import (PatchEmbedding, SmallCNN, VisionTransformer, digits,
+                                 fit_early_stopped)
 
 
 def test_digits_load_offline():
@@ -49,6 +50,32 @@ def test_both_models_learn_digits(model_cls):
                          generator=torch.Generator().manual_seed(0)),
           steps=400, lr=3e-3, progress=False)
     assert accuracy(model, x[1200:], y[1200:]) > 0.8
+
+
+def test_early_stopping_keeps_the_best_weights_and_stops_when_patience_runs_out():
+    x, y = digits()
+    train_data, val = (x[:40], y[:40]), (x[1000:1200], y[1000:1200])
+    torch.manual_seed(0)
+    model = SmallCNN(width=4)
+    stop = fit_early_stopped(model, train_data, val, max_steps=3000, eval_every=10, patience=3,
+                             batch_size=16, lr=3e-3, seed=0)
+    # 40 images are memorised long before 3,000 steps: validation accuracy stalls, training stops
+    assert not stop.capped and stop.steps < 3000
+    assert stop.best_step <= stop.steps - 3 * 10          # three evaluations without a rise
+    assert accuracy(model, *val) == stop.val_accuracy > 0.3   # the kept weights are the best ones
+    capped = fit_early_stopped(SmallCNN(width=4), train_data, val, max_steps=20, eval_every=10,
+                               patience=5, batch_size=16, lr=3e-3)
+    assert capped.capped and capped.steps == 20
+
+
+def test_early_stopping_rejects_bad_input():
+    x, y = digits()
+    with pytest.raises(ValueError, match="patience"):
+        fit_early_stopped(SmallCNN(width=4), (x[:8], y[:8]), (x[8:16], y[8:16]), max_steps=5,
+                          eval_every=1, patience=0, batch_size=4, lr=1e-3)
+    with pytest.raises(ValueError, match="matching"):
+        fit_early_stopped(SmallCNN(width=4), (x[:8], y[:7]), (x[8:16], y[8:16]), max_steps=5,
+                          eval_every=1, patience=1, batch_size=4, lr=1e-3)
 
 
 def test_exercise_check_patchify():
