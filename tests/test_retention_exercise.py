@@ -21,7 +21,7 @@ def test_retention_check_rejects_wrong_answers_with_a_hint_not_the_formula(capsy
     assert not ex.check_retention_recurrence(None)
     assert not ex.check_retention_recurrence(lambda q, k, v, g: _retention(q, k, v, 1.0))  # no decay
     out = capsys.readouterr().out
-    assert "✘" in out and "mask" in out and "gamma * S" not in out and "γ S" not in out
+    assert "✘" in out and "fade" in out and "gamma * S" not in out and "γ S" not in out
 
     def decays_after_adding(q, k, v, gamma):                    # y_t reads a state already decayed
         S, out = torch.zeros(q.shape[1], v.shape[1], dtype=q.dtype), []

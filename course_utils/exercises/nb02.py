@@ -6,9 +6,33 @@ from typing import Callable
 import torch
 
 from ..attention import scaled_dot_product_attention
-from ._common import _not_attempted, _verdict, exercise_check
+from ._common import (_as_tensor, _close, _gap, _not_attempted, _rounding_note, _shape_problem,
+                      _verdict, exercise_check)
 
 __all__ = ['check_attention', 'check_local_mask']
+
+
+def _weights_hint(w: torch.Tensor, q: torch.Tensor, k: torch.Tensor, m: torch.Tensor | None) -> str:
+    """Where unmasked or masked weights go wrong, named without the formula."""
+    rows = w.sum(-1)
+    if m is None:
+        if not torch.allclose(rows, torch.ones_like(rows), atol=1e-4):
+            return "each row of weights should sum to 1: over which axis is the softmax?"
+        raw = q.double() @ k.double().transpose(-2, -1)
+        if torch.allclose(w, raw.softmax(-1), atol=1e-5):
+            return ("your scores are not scaled: section 1 says by what the dot products are "
+                    "divided before the softmax, and why")
+        return ("the weights are a softmax but not the right one: compare how the scores are "
+                "formed and scaled with the formula in section 1")
+    leaked = float(w[~m.expand_as(w)].abs().max())
+    if leaked > 1e-6:
+        return (f"a masked key still gets weight {leaked:.2f}: see section 3 on what a masked score "
+                "is set to, and when")
+    if not torch.allclose(rows, torch.ones_like(rows), atol=1e-4):
+        return ("masked keys get 0, but the rows no longer sum to 1: the weights were zeroed after "
+                "the softmax, so the allowed keys do not share all of the weight")
+    return ("masked keys get 0 and the rows sum to 1, but the other weights are off: does the "
+            "mask change anything besides the masked scores?")
 
 
 @exercise_check
@@ -16,7 +40,8 @@ def check_attention(fn: Callable | None) -> bool:
     """Exercise: ``fn(q, k, v, mask=None) -> (output, weights)`` equals the reference.
 
     Shapes: q ``(..., T, d)``, k ``(..., S, d)``, v ``(..., S, d_v)``, mask ``(..., T, S)`` bool
-    (True = may attend); output ``(..., T, d_v)``, weights ``(..., T, S)``.
+    (True = may attend); output ``(..., T, d_v)``, weights ``(..., T, S)``. Answers in float32 or
+    float64 are compared to float32 rounding.
     """
     if _not_attempted(fn, "write `my_attention(q, k, v, mask=None)`"):
         return False
@@ -30,25 +55,19 @@ def check_attention(fn: Callable | None) -> bool:
         if not (isinstance(result, tuple) and len(result) == 2):
             return _verdict(False, "", "return a pair: (output, weights)")
         out, w = result
-        ref_out, ref_w = scaled_dot_product_attention(q, k, v, m)
-        if tuple(w.shape) != tuple(ref_w.shape):
-            return _verdict(False, "", f"weights have shape {tuple(w.shape)}, expected "
-                                       f"{tuple(ref_w.shape)}: one row per query, one column per key")
-        if not torch.allclose(w, ref_w, atol=1e-5):
-            if m is None:
-                rows_sum_to_one = torch.allclose(w.sum(-1), torch.ones_like(w.sum(-1)), atol=1e-5)
-                hint = ("the weights are a softmax but not the right one: compare how the scores "
-                        "are formed and scaled with the formula in section 1" if rows_sum_to_one
-                        else "each row of weights should sum to 1: over which axis is the softmax?")
-            else:
-                leaked = w[~m].abs().max().item()
-                hint = (f"a masked key still gets weight {leaked:.2f}: see section 3 on what a "
-                        "masked score is set to, and when" if leaked > 1e-6 else
-                        "masked keys get 0, but the other weights are off: does the mask change "
-                        "anything besides the masked scores?")
+        ref_out, ref_w = scaled_dot_product_attention(q.double(), k.double(), v.double(), m)
+        problem = _shape_problem(w, ref_w, "the weights")
+        if problem:
+            return _verdict(False, "", f"{problem}: one row per query, one column per key")
+        if not _close(w, ref_w):
+            gap = _gap(w, ref_w)
+            hint = _rounding_note(w, gap) or _weights_hint(_as_tensor(w).double(), q, k, m)
             return _verdict(False, "", f"{'masked' if m is not None else 'unmasked'} weights differ "
-                                       f"(max error {(w - ref_w).abs().max():.2e}): {hint}")
-        if not torch.allclose(out, ref_out, atol=1e-5):
+                                       f"(max error {gap:.2e}): {hint}")
+        problem = _shape_problem(out, ref_out, "the output")
+        if problem:
+            return _verdict(False, "", f"{problem}: one row per query, as wide as v")
+        if not _close(out, ref_out):
             return _verdict(False, "", "the weights are right but the output is not: which "
                                        "matrix does the formula average with them?")
     return _verdict(True, "matches the reference with and without a mask.", "")
