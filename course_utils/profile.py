@@ -42,13 +42,13 @@ FULL_PROFILE_PASSED_ON_GPU = False
 _SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "01": {
         "quick": dict(path_lengths=[4, 8, 16, 32, 64], d_model=64, num_heads=4, num_layers=2,
-                      seq_len=10, train_size=4000, test_size=2000, batch_size=64,
+                      seq_len=10, train_size=4500, val_size=500, test_size=2000, batch_size=64,
                       max_steps=600, target_accuracy=0.97, bow_steps=400,
                       search_per_topic=30, embed_len=48, labelled_per_topic=4, fact_tokens=22,
                       samples=3, sample_tokens=12, article_tokens=130, answer_tokens=20,
                       kv_new_tokens=5),
         "full": dict(path_lengths=[4, 8, 16, 32, 64, 128, 256], d_model=128, num_heads=4,
-                     num_layers=2, seq_len=24, train_size=20000, test_size=5000,
+                     num_layers=2, seq_len=24, train_size=22000, val_size=2000, test_size=5000,
                      batch_size=128, max_steps=4000, target_accuracy=0.995, bow_steps=1500,
                      search_per_topic=200, embed_len=128, labelled_per_topic=4, fact_tokens=40,
                      samples=5, sample_tokens=40, article_tokens=200, answer_tokens=48,
