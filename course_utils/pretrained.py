@@ -488,32 +488,19 @@ def answer_log_likelihoods(model, tokenizer, prompts: list[str], answers: list[l
 
 
 def load_facts(path: str | Path | None = None) -> list[dict]:
-    """The facts of ``data/facts.json`` (notebook 01's likelihood test): a list of dicts with
+    """The facts of notebook 01's likelihood test, shipped inside the package
+    (``course_utils/facts.json``, so a pip install on Colab has them too): a list of dicts with
     ``category``, ``prompt``, ``answer`` (the true continuation, with its leading space),
     ``distractors`` (wrong continuations of the same token length) and ``tokens`` (that length).
-    From ``path``, else the repository's ``data/`` folder next to this package, else (a pip install,
-    as on Colab) the same file from the course's repository on GitHub. ``data/make_facts.py``
-    builds it and says how it was chosen."""
+    ``path`` reads another file of the same form. ``data/make_facts.py`` builds it and says how
+    the facts were chosen."""
     import json
 
-    if path is None:
-        local = Path(__file__).resolve().parents[1] / "data" / "facts.json"
-        if local.exists():
-            path = local
-    if path is not None:
-        text = Path(path).read_text(encoding="utf-8")
-    else:
-        import urllib.request
-
-        from .machinery.links import BRANCH, REPOSITORY
-
-        url = f"{REPOSITORY.replace('https://github.com/', 'https://raw.githubusercontent.com/')}/{BRANCH}/data/facts.json"
-        with urllib.request.urlopen(url, timeout=30) as response:
-            text = response.read().decode("utf-8")
-    facts = json.loads(text)["facts"]
+    path = Path(path) if path is not None else Path(__file__).with_name("facts.json")
+    facts = json.loads(path.read_text(encoding="utf-8"))["facts"]
     for f in facts:
         if not {"category", "prompt", "answer", "distractors", "tokens"} <= set(f) or f["answer"] in f["distractors"]:
-            raise ValueError(f"malformed fact in {path or 'the repository'}: {f}")
+            raise ValueError(f"malformed fact in {path}: {f}")
     return facts
 
 

@@ -1,7 +1,7 @@
-"""Build ``data/facts.json``: 40 facts with known answers, each with 4 distractors of the same
+"""Build ``course_utils/facts.json``: 40 facts with known answers, each with 4 distractors of the same
 length in SmolLM2's tokens, for notebook 01's test of whether the model's likelihood finds the truth.
 
-    python data/make_facts.py          # rewrites data/facts.json (about 15 s: it loads SmolLM2)
+    python data/make_facts.py          # rewrites course_utils/facts.json (about 15 s: it loads SmolLM2)
 
 The rule, written down (with the lists below) before SmolLM2 was asked about any of these facts:
 
@@ -32,7 +32,7 @@ from pathlib import Path
 SEED = 2017          # the distractor draw; fixed, so the file does not depend on a run's seed
 DISTRACTORS = 4
 YEAR_SPREAD = 15
-OUT = Path(__file__).with_name("facts.json")
+OUT = Path(__file__).resolve().parents[1] / "course_utils" / "facts.json"   # shipped in the package
 
 TEMPLATES = {"capital": "The capital of {} is", "symbol": "The chemical symbol for {} is",
              "author": "{} was written by", "year": "{} in"}

@@ -10,7 +10,7 @@ import torch
 from course_utils.interpret import per_token_loss
 from course_utils.pretrained import answer_log_likelihoods, load_facts
 
-FACTS = Path(__file__).resolve().parents[1] / "data" / "facts.json"
+FACTS = Path(__file__).resolve().parents[1] / "course_utils" / "facts.json"
 
 
 class ByteTokenizer:

@@ -116,7 +116,7 @@ def test_without_the_wheel_colab_takes_the_hub_path(monkeypatch):
 
 
 def test_facts_file_is_what_its_generator_writes(smollm2):
-    """data/facts.json is reproduced by data/make_facts.py with SmolLM2's tokenizer, and every
+    """course_utils/facts.json is reproduced by data/make_facts.py with SmolLM2's tokenizer, and every
     candidate of a fact has the same number of tokens."""
     import importlib.util
     import json
@@ -128,7 +128,7 @@ def test_facts_file_is_what_its_generator_writes(smollm2):
     spec.loader.exec_module(make_facts)
     _, tokenizer = smollm2
     built = make_facts.build(tokenizer)
-    assert built == json.loads((root / "data" / "facts.json").read_text(encoding="utf-8"))
+    assert built == json.loads((root / "course_utils" / "facts.json").read_text(encoding="utf-8"))
     for f in built["facts"]:
         lengths = {len(tokenizer(c, add_special_tokens=False).input_ids) for c in [f["answer"], *f["distractors"]]}
         assert lengths == {f["tokens"]}, f
