@@ -50,6 +50,32 @@ def test_fused_cpu_attention_backward_counts_twice_its_forward():
         assert count_flops(step) == 3 * forward
 
 
+@pytest.mark.parametrize("op", ["efficient", "flash"])
+def test_gpu_fused_attention_backward_counts_twice_its_forward(op):
+    """The GPU kernels' ops run on meta tensors here: PyTorch's formula for their backward
+    counts the recomputed scores too (5/2 of the forward); count_flops counts the model's 2x."""
+    B, H, T, d = 2, 3, 40, 8
+    q, k, v, g = (torch.empty(B, H, T, d, device="meta") for _ in range(4))
+    forward = attention_flops(T, d, batch=B * H)
+    aten = torch.ops.aten
+
+    def step():
+        if op == "efficient":
+            o = aten._scaled_dot_product_efficient_attention(q, k, v, None, True, 0.0, True)
+            aten._scaled_dot_product_efficient_attention_backward(
+                g, q, k, v, None, o[0], o[1], o[2], o[3], 0.0, [True, True, True, False], True)
+        else:
+            o = aten._scaled_dot_product_flash_attention(q, k, v, 0.0, True, False)
+            aten._scaled_dot_product_flash_attention_backward(
+                g, q, k, v, o[0], o[1], o[2], o[3], o[4], o[5], 0.0, True, o[6], o[7])
+
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as raw:
+        step()
+    assert raw.get_total_flops() == forward + 5 * forward // 2        # PyTorch's own count
+    assert count_flops(step) == 3 * forward
+
+
 @pytest.mark.parametrize("heads,layers", [(1, 1), (4, 2)])
 def test_training_flops_equal_through_fused_and_explicit_attention(heads, layers):
     from course_utils.models import CausalLM
