@@ -1,6 +1,7 @@
 import os
 
 import matplotlib
+import nbformat
 import pytest
 
 matplotlib.use("Agg")
@@ -23,3 +24,18 @@ def _clean_course_env(monkeypatch):
     claims.reset()
     machine.reset_log()
     torch.set_num_threads(threads)
+
+
+SETUP = "import course_utils\nP = course_utils.get_profile()\n"
+
+
+@pytest.fixture
+def write_notebook():
+    """``write_notebook(path, *sources)``: a tiny notebook of code cells, with a Python 3 kernel."""
+    def write(path, *sources):
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                     "language": "python"}
+        nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+        nbformat.write(nb, path)
+    return write

@@ -6,23 +6,16 @@ import nbformat
 from course_utils.machinery.cli import main
 from course_utils.machinery.runner import run_course
 
-SETUP = "import course_utils\nP = course_utils.get_profile()\n"
+from conftest import SETUP
 
 
-def _write(path, *sources):
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
-    nbformat.write(nb, path)
-
-
-def test_run_course_reports_claims_figures_and_failures(tmp_path):
+def test_run_course_reports_claims_figures_and_failures(tmp_path, write_notebook):
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
-    _write(nbs / "01_ok.ipynb", SETUP,
+    write_notebook(nbs / "01_ok.ipynb", SETUP,
            "import matplotlib.pyplot as plt\nplt.plot([1, 2]); plt.show()",
            "course_utils.claim('two is more than one', 2, at_least=1)\ncourse_utils.claims_table()")
-    _write(nbs / "02_bad.ipynb", SETUP,
+    write_notebook(nbs / "02_bad.ipynb", SETUP,
            "course_utils.claim('wrong on purpose', 0.1, at_least=0.5)",
            "course_utils.claim('still recorded after a failure', 1, at_least=1)",
            "course_utils.claims_table()")
@@ -46,10 +39,10 @@ def test_run_course_reports_claims_figures_and_failures(tmp_path):
     assert main(["run", "--notebooks", str(nbs), "--out", str(out), "--only", "01"]) == 0
 
 
-def test_a_notebook_that_raises_is_an_error(tmp_path):
+def test_a_notebook_that_raises_is_an_error(tmp_path, write_notebook):
     nbs = tmp_path / "nb"
     nbs.mkdir()
-    _write(nbs / "03_crash.ipynb", "raise RuntimeError('boom')")
+    write_notebook(nbs / "03_crash.ipynb", "raise RuntimeError('boom')")
     assert run_course(notebooks=nbs, out=tmp_path / "b") == 1
     summary = json.loads((tmp_path / "b" / "claims.json").read_text())
     assert summary["notebooks"][0]["status"] == "error" and "boom" in summary["notebooks"][0]["error"]

@@ -2,20 +2,12 @@
 import json
 import math
 
-import nbformat
 import pytest
 
 from course_utils.machinery.cli import main
 from course_utils.machinery.sweep import margin, summarise, thinnest
 
-SETUP = "import course_utils\nP = course_utils.get_profile()\n"
-
-
-def _write(path, *sources):
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
-    nbformat.write(nb, path)
+from conftest import SETUP
 
 
 def test_margin_in_the_claims_units():
@@ -64,11 +56,11 @@ def test_summarise_finds_the_worst_seed_and_unjudged_failures():
     assert [c["name"] for c in thinnest(s, 2)] == ["speed-up", "lime beats random"]   # -0.5/2.5, -0.02/0.4
 
 
-def test_sweep_runs_notebooks_at_every_seed(tmp_path):
+def test_sweep_runs_notebooks_at_every_seed(tmp_path, write_notebook):
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
     # the value is the seed itself: it fails at seed 3 only
-    _write(nbs / "01_seeded.ipynb", SETUP,
+    write_notebook(nbs / "01_seeded.ipynb", SETUP,
            "course_utils.claim('seed below three', P.seed, at_most=2)\n"
            "course_utils.observe('the seed', P.seed)\ncourse_utils.claims_table()")
     out = tmp_path / "sweep"
