@@ -59,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
                             notebooks=args.notebooks, timeout=args.timeout)
     if args.command == "student":
         from .editions import write_edition
+        from .notebooks import find_notebooks
 
-        written = write_edition("student", args.out, args.only)
+        written = write_edition("student", args.out, find_notebooks(only=args.only))
         for path in written:
             print(f"wrote {path}")
         return 0 if written else 1

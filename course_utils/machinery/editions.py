@@ -29,7 +29,6 @@ from pathlib import Path
 
 import nbformat
 
-from .notebooks import find_notebooks
 
 __all__ = ["SOLUTION_TITLE", "EDITIONS", "is_reference", "is_exercise", "exercise_pairs",
            "exercise_problems", "student_edition", "answered_edition", "write_edition",
@@ -180,9 +179,10 @@ def answered_failures(executed_nb) -> list[str]:
     return failures
 
 
-def write_edition(edition: str, out_dir: str | Path, only: list[str] | None = None,
-                  notebooks: str | Path | None = None) -> list[Path]:
-    """Write the chosen edition of the notebooks to ``out_dir``; return the written paths."""
+def write_edition(edition: str, out_dir: str | Path, paths: list[Path]) -> list[Path]:
+    """Write the chosen edition of the notebooks at ``paths`` to ``out_dir`` (same file names);
+    return the written paths. (Callers find the notebooks with
+    :func:`course_utils.machinery.notebooks.find_notebooks`: this module sits below that one.)"""
     if edition not in EDITIONS:
         raise ValueError(f"edition must be one of {EDITIONS}, not {edition!r}")
     out = Path(out_dir)
@@ -190,7 +190,7 @@ def write_edition(edition: str, out_dir: str | Path, only: list[str] | None = No
     transform = {"reference": copy.deepcopy, "student": student_edition,
                  "answered": answered_edition}[edition]
     written = []
-    for path in find_notebooks(Path(notebooks) if notebooks else None, only):
+    for path in paths:
         nb = transform(nbformat.read(path, as_version=4))
         target = out / path.name
         nbformat.write(nb, target)

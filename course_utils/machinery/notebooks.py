@@ -15,6 +15,7 @@ from pathlib import Path
 import nbformat
 
 from . import links
+from .editions import exercise_problems
 
 __all__ = ["CATALOG", "NotebookInfo", "notebooks_dir", "find_notebooks", "sync_notebook",
            "notebook_problems", "readme_table", "sync_readme"]
@@ -225,8 +226,6 @@ def notebook_problems(path: Path) -> list[str]:
         problems.append("fewer than 2 exercises (cells tagged 'exercise' with check_ helpers)")
     if len(_tagged(nb, "solution")) < 2:
         problems.append("fewer than 2 reference solutions (cells tagged 'solution')")
-    from .editions import exercise_problems   # late: editions imports this module
-
     problems += exercise_problems(nb)
     problems += chapter_problems(nb)
     return problems

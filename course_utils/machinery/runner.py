@@ -165,7 +165,8 @@ def run_course(*, profile: str | None = None, only: list[str] | None = None,
             os.environ.pop(key, None)
     try:
         if edition != "reference":
-            written = write_edition(edition, Path(out) / "editions" / edition, only, notebooks)
+            written = write_edition(edition, Path(out) / "editions" / edition,
+                                    find_notebooks(Path(notebooks) if notebooks else None, only))
             if not written:
                 print("no notebooks found")
                 return 1
