@@ -15,6 +15,10 @@ The rule, written down (with the lists below) before SmolLM2 was asked about any
   ``course_utils.pretrained.load_smollm2`` returns;
 - years: 4 other years drawn at random (``SEED``) within 15 years of the true one (every year is
   5 tokens: a space and four single digits);
+- every fact also carries ``subject_free``: its category's prompt with the subject removed
+  (``SUBJECT_FREE``), after which the same candidates are scored as a baseline (how much of the
+  ranking a prior over the candidates gives, without the question). These four prompts were added
+  after the facts had been scored, and before any candidate was scored after them;
 - a question with fewer than 4 same-length distractors in its pool is an error. Two questions of the
   first draft failed it and were replaced, by token lengths alone and before any scoring: Mongolia
   (Ulaanbaatar, 5 tokens) by Nigeria, and Crime and Punishment (Fyodor Dostoevsky, 8 tokens) by
@@ -36,6 +40,10 @@ OUT = Path(__file__).resolve().parents[1] / "course_utils" / "facts.json"   # sh
 
 TEMPLATES = {"capital": "The capital of {} is", "symbol": "The chemical symbol for {} is",
              "author": "{} was written by", "year": "{} in"}
+# the same question with its subject removed: the candidates' scores after it are the model's prior,
+# what it would pick without reading the question (written before any of them was scored)
+SUBJECT_FREE = {"capital": "The capital of this country is", "symbol": "The chemical symbol for this element is",
+                "author": "This book was written by", "year": "This happened in"}
 
 QUESTIONS = {
     "capital": [("France", "Paris"), ("Japan", "Tokyo"), ("Egypt", "Cairo"), ("Canada", "Ottawa"),
@@ -88,7 +96,7 @@ POOL = {
 
 def build(tokenizer) -> dict:
     """The facts, as written to ``facts.json``: a list of ``{category, prompt, answer, distractors,
-    tokens}``, where every candidate (answer and distractors) is ``tokens`` tokens long."""
+    tokens, subject_free}``, where every candidate (answer and distractors) is ``tokens`` tokens long."""
     rng = random.Random(SEED)
     length = lambda text: len(tokenizer(text, add_special_tokens=False).input_ids)   # noqa: E731
     facts = []
@@ -105,7 +113,8 @@ def build(tokenizer) -> dict:
                 raise ValueError(f"{category} {subject!r}: only {len(same)} distractors of {length(answer)} "
                                  f"tokens like {answer!r}: {same}")
             facts.append(dict(category=category, prompt=TEMPLATES[category].format(subject), answer=answer,
-                              distractors=rng.sample(same, DISTRACTORS), tokens=length(answer)))
+                              distractors=rng.sample(same, DISTRACTORS), tokens=length(answer),
+                              subject_free=SUBJECT_FREE[category]))
     for f in facts:                       # the check the notebook relies on: equal lengths
         assert all(length(c) == f["tokens"] for c in [f["answer"], *f["distractors"]]), f
     return {"about": "Facts with known answers and same-length distractors (data/make_facts.py).",
