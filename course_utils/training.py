@@ -140,8 +140,12 @@ def train(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], *, steps: int
     budget_start = clock()
     in_eval = 0.0  # seconds spent in eval_fn
     model.train()
-    bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False, mininterval=0.5)
-    for step in bar:
+    # The bar is driven by hand: a loop over tqdm(range(...)) that breaks early leaves a notebook
+    # bar red ("danger") and visible, which reads as a failure; a bar whose total is set to the
+    # steps taken before it closes is complete, and hides as leave=False asks.
+    bar = tqdm(total=steps, desc=desc, disable=not progress, leave=False, mininterval=0.5)
+    for step in range(steps):
+        bar.update(1)
         try:
             x, y = next(data_iter)
         except StopIteration:  # a finite loader: start another epoch
@@ -185,6 +189,7 @@ def train(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], *, steps: int
                 break
         if out_of_time:
             break
+    bar.total = bar.n                                   # stopped early: the bar is complete, not failed
     bar.close()
     hist.seconds = time.perf_counter() - start
     return hist

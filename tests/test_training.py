@@ -150,3 +150,29 @@ def test_smoke_run_takes_one_step(monkeypatch):
     hist = train(model, batches(x, y, batch_size=32), steps=500, lr=0.01,
                  eval_fn=lambda: calls.append(1) or 0.5, eval_every=100, progress=False)
     assert hist.num_steps == 1 and len(calls) == 1
+
+
+def test_progress_bar_of_an_early_stop_is_complete_not_failed(monkeypatch):
+    """A notebook bar (tqdm.notebook) that stops on its target must not turn red and stay: the
+    JupyterLab review saw 'known-answer task: 8 % 49/600' in red after an early stop."""
+    import torch
+    from tqdm import notebook
+
+    from course_utils import training
+
+    bars = []
+
+    class Recording(notebook.tqdm):
+        def __init__(self, *args, **kwargs):
+            kwargs["display"] = False
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(training, "tqdm", Recording)
+    model = torch.nn.Linear(2, 2)
+    data = [(torch.randn(4, 2), torch.randint(0, 2, (4,)))]
+    hist = training.train(model, data, steps=50, eval_fn=lambda: 1.0, eval_every=5, target=0.5)
+    assert hist.stopped_at_target and hist.num_steps == 5
+    (bar,) = bars
+    assert bar.n == bar.total == 5
+    assert bar.container.children[1].bar_style != "danger"
