@@ -9,7 +9,8 @@ The pattern every notebook follows (tested in ``tests/test_notebooks_structure.p
   ``assert check_…(…)``.
 
 Every ``check_…`` is wrapped in :func:`exercise_check`: it never raises. An answer left as
-``None`` or a function that still raises ``NotImplementedError`` is reported as not attempted;
+``None`` or a function that still raises ``NotImplementedError`` is reported as not attempted
+(the check returns None, so the stub cell shows no stray value);
 any other error raised by the learner's code is printed as a ✘ with the error, and the check
 returns False, so a notebook always runs on.
 """
@@ -111,23 +112,34 @@ def _name_parts(found: list[tuple[str, ...]]) -> str:
 NOT_ATTEMPTED = "… not attempted yet:"
 
 
+class _NotAttempted(Exception):
+    """Raised by :func:`_not_attempted` after it printed its line; :func:`exercise_check` turns it
+    into the return value None."""
+
+
 def _not_attempted(answer, what: str) -> bool:
+    """False when ``answer`` holds something to check; else print "not attempted" and end the
+    check (its wrapper returns None)."""
     if answer is None:
         print(f"{NOT_ATTEMPTED} {what}, then run this cell again.")
-        return True
+        raise _NotAttempted
     return False
 
 
 def exercise_check(check):
-    """Wrap ``check(answer, ...) -> bool`` so that it never raises (see the module docstring)."""
+    """Wrap ``check(answer, ...) -> bool`` so that it never raises (see the module docstring).
+    The wrapped check returns True (✔), False (✘), or None when the exercise was not attempted:
+    None is what a notebook shows as nothing under the stub (a ``False`` there read as "wrong")."""
     @functools.wraps(check)
-    def guarded(*args, **kwargs) -> bool:
+    def guarded(*args, **kwargs) -> bool | None:
         try:
             return bool(check(*args, **kwargs))
+        except _NotAttempted:
+            return None
         except NotImplementedError:
             print(f"{NOT_ATTEMPTED} replace `raise NotImplementedError` with your code, "
                   "then run this cell again.")
-            return False
+            return None
         except Exception as error:                      # the learner's code failed: say how
             where = traceback.extract_tb(error.__traceback__)[-1]
             print(f"✘ your answer raised {type(error).__name__}: {error} "
