@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -39,7 +39,11 @@ def number_words(number: int, lang: str) -> list[str]:
 
 @dataclass
 class TranslationData:
-    """Parallel data as padded id tensors, with the numbers each row spells."""
+    """Parallel data as padded id tensors, with the numbers each row spells.
+
+    ``val_src`` ``(V, S)``, ``val_tgt`` ``(V, T)`` and ``val_numbers`` are a validation split
+    (None until :meth:`with_validation` carves one out of the training rows).
+    """
 
     src_vocab: Vocab
     tgt_vocab: Vocab
@@ -49,6 +53,27 @@ class TranslationData:
     test_tgt: Tensor
     train_numbers: list[int]
     test_numbers: list[int]
+    val_src: Tensor | None = None
+    val_tgt: Tensor | None = None
+    val_numbers: list[int] | None = None
+
+    def with_validation(self, size: int) -> "TranslationData":
+        """The same data with its first ``size`` training numbers moved to the validation split.
+
+        Early stopping reads the validation rows, and the test set is scored once, after
+        training. The training numbers were drawn in random order, so the first ones are a
+        random sample of them; validation numbers stay disjoint from the test numbers (and, now,
+        from the training numbers). The test set is unchanged.
+        """
+        n = self.train_src.shape[0]
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 < size < n:
+            raise ValueError(f"size must be an integer in 1..{n - 1} (the data has {n} training "
+                             f"numbers, and some must stay for training), got {size!r}")
+        if self.val_src is not None:
+            raise ValueError("this data already has a validation split")
+        return replace(self, train_src=self.train_src[size:], train_tgt=self.train_tgt[size:],
+                       train_numbers=self.train_numbers[size:], val_src=self.train_src[:size],
+                       val_tgt=self.train_tgt[:size], val_numbers=self.train_numbers[:size])
 
 
 def _pad(rows: list[list[int]]) -> Tensor:

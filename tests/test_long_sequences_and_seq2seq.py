@@ -133,6 +133,20 @@ def test_number_words_and_translation_data():
         number_translation(90, 20, seed=0, max_number=99)
 
 
+def test_translation_validation_split_is_carved_from_training():
+    data = number_translation(40, 10, seed=0, max_number=99)
+    split = data.with_validation(8)
+    assert split.val_numbers == data.train_numbers[:8] and split.train_numbers == data.train_numbers[8:]
+    assert split.train_src.shape[0] == len(split.train_numbers) == 32
+    assert torch.equal(split.val_tgt, data.train_tgt[:8]) and torch.equal(split.test_src, data.test_src)
+    assert not set(split.val_numbers) & (set(split.train_numbers) | set(split.test_numbers))
+    for bad in (0, 40, 2.5, True):
+        with pytest.raises(ValueError, match="size must be an integer"):
+            data.with_validation(bad)
+    with pytest.raises(ValueError, match="already has a validation split"):
+        split.with_validation(4)
+
+
 @pytest.mark.parametrize("arch", ["transformer", "lstm"])
 def test_seq2seq_models_learn_to_copy_and_decode(arch):
     torch.manual_seed(0)
