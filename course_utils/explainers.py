@@ -29,7 +29,7 @@ from .validation import sizes
 
 __all__ = ["ids_to_text", "text_to_ids", "probabilities_of_texts", "lime_scores", "shap_scores",
            "integrated_gradients", "random_scores", "comprehensiveness", "sufficiency",
-           "paired_difference", "paired_table", "separable_groups"]
+           "paired_difference", "paired_p_value", "holm", "paired_table", "separated_pairs"]
 
 
 def _check_tokens(tokens: Tensor, fixed: Tensor | None = None) -> Tensor:
@@ -203,8 +203,8 @@ def _interp(x: Tensor, xp: Tensor, fp: Tensor) -> Tensor:
 
 @sizes("steps")
 def integrated_gradients(model, tokens: Tensor, target: int | Tensor | None = None, *, steps: int = 32,
-                         fixed: Tensor | None = None, ramp: float = 20.0, scan: int | None = None,
-                         return_delta: bool = False):
+                         fixed: Tensor | None = None, ramp: float = 40.0, scan: int | None = None,
+                         output: str = "log_odds", return_delta: bool = False):
     """Integrated gradients (Sundararajan et al. 2017) over each token's **presence**, with Captum's
     ``IntegratedGradients``. The model must take ``forward(tokens, presence=g)``, a float ``(B, T)``
     gate in [0, 1] that weighs each token's key in attention (a bias log g) and its share of the
@@ -212,15 +212,18 @@ def integrated_gradients(model, tokens: Tensor, target: int | Tensor | None = No
     see :func:`course_utils.models.key_presence`). The path runs from g = 0 at every scored token
     (``fixed`` tokens and padding stay as they are) to g = 1, the input: its start is the removal
     every other method here uses, an input the model can meet, so completeness reads: the scores
-    add up to F(x) − F(x with the scored tokens removed), F the target logit, up to the error of
-    ``steps`` points. ``tokens`` ``(B, T)`` → ``(B, T)``; padding and ``fixed`` positions score 0.
+    add up to F(x) − F(x with the scored tokens removed), F the target class's log-odds
+    (:func:`course_utils.interpret.log_odds`, what the decision rests on; ``output="logit"``: its
+    raw logit), up to the error of ``steps`` points. ``tokens`` ``(B, T)`` → ``(B, T)``; padding and ``fixed`` positions score 0.
     ``return_delta=True`` also returns ``(delta, change)``, both ``(B,)``: the scores' sum minus
     F(x) − F(removed) (0 if the integral were exact), and that change.
 
     Where the steps go: the path is one straight segment (every scored token's g rises together),
     and an integral along it does not depend on the speed at which it is walked, so the steps can
     be put where F changes. A token starts to count once g times its attention weight rivals the
-    weight of what stays (g ≈ e^-20 … e^-5 in the course's models), and a trained model can switch
+    weight of what stays (g ≈ e^-30 … e^-5 in the course's models: a trained classifier can give a
+    deciding word an attention logit 20 above the rest, so ``ramp`` = 20 left a jump between g = 0
+    and the first point), and a trained model can switch
     its decision within a small stretch of log g, which evenly spaced steps miss (the sum of the
     scores is then off by more than the change itself). So each sequence's path is first scanned
     at ``scan`` points (default ``2 * steps``) evenly spaced in log g from −``ramp`` to 0 (forward
@@ -233,6 +236,9 @@ def integrated_gradients(model, tokens: Tensor, target: int | Tensor | None = No
 
     from captum.attr import IntegratedGradients
 
+    from .interpret import _output_fn
+
+    out_fn = _output_fn(output)
     tokens = _check_tokens(tokens, fixed)
     if steps < 2:
         raise ValueError(f"steps must be >= 2, got {steps}")
@@ -259,7 +265,7 @@ def integrated_gradients(model, tokens: Tensor, target: int | Tensor | None = No
             u = torch.linspace(0, 1, scan + 1, device=device)            # (K+1,) scan points
             with torch.no_grad():
                 g = gate(u)[:, None, None].expand(-1, B, T).masked_fill(~free_d, 1.0)       # (K+1, B, T)
-                f = torch.cat([model(x.repeat(len(g[i:i + 32]), 1), presence=g[i:i + 32].reshape(-1, T))
+                f = torch.cat([out_fn(model(x.repeat(len(g[i:i + 32]), 1), presence=g[i:i + 32].reshape(-1, T)))
                                for i in range(0, len(g), 32)]).view(len(g), B, -1)
                 f = f.gather(2, tgt[None, :, None].expand(len(g), B, 1)).squeeze(2).T       # (B, K+1)
             change = (f[:, 1:] - f[:, :-1]).abs().sqrt()                  # (B, K): √|ΔF| per scan interval
@@ -270,7 +276,7 @@ def integrated_gradients(model, tokens: Tensor, target: int | Tensor | None = No
             knots = torch.stack([_interp(alpha[None], c, u)[0] for c in cum]).clamp(0, 1)  # (B, steps+1)
 
         def forward(a, ids, kn):                                         # a: α per token, (N, T)
-            return model(ids, presence=gate(_interp(a, alpha, kn)))
+            return out_fn(model(ids, presence=gate(_interp(a, alpha, kn))))
 
         ig = IntegratedGradients(forward)
         present = torch.ones(B, T, device=device)
@@ -359,42 +365,75 @@ def paired_difference(a: Tensor, b: Tensor) -> tuple[float, float]:
     return d.mean().item(), (d.std() / len(d) ** 0.5).item()
 
 
-def paired_table(per_item: dict[str, Tensor], baseline: str = "random"):
+def paired_p_value(a: Tensor, b: Tensor) -> float:
+    """Two-sided p-value of a paired t-test of ``a − b`` over the same items ``(N,), (N,)``:
+    the mean over its standard error against Student's t with N − 1 degrees of freedom (with
+    10 items a gap must exceed about 2.26 standard errors for p < 0.05, not 2). Identical
+    differences (s.e. 0) give 1 when they are 0 and 0 otherwise."""
+    from scipy.stats import t as student_t
+
+    mean, se = paired_difference(a, b)
+    if se == 0:
+        return 1.0 if mean == 0 else 0.0
+    return float(2 * student_t.sf(abs(mean / se), len(torch.as_tensor(a)) - 1))
+
+
+def holm(p_values: dict, alpha: float = 0.05) -> dict:
+    """Holm's step-down correction: which of several tests (name → p-value) reject at family-wise
+    level ``alpha``. The smallest p is compared with alpha / m, the next with alpha / (m − 1), …,
+    stopping at the first that fails; m tests each at alpha would find some "difference" by
+    chance far more often than alpha."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    order = sorted(p_values, key=lambda k: p_values[k])
+    reject, m = {k: False for k in p_values}, len(p_values)
+    for i, k in enumerate(order):
+        if p_values[k] > alpha / (m - i):
+            break
+        reject[k] = True
+    return reject
+
+
+def paired_table(per_item: dict[str, Tensor], baseline: str = "random", alpha: float = 0.05):
     """A pandas DataFrame with one row per method of ``per_item`` (method → scores on the same
     items ``(N,)``) and the columns ``mean``, ``minus random`` (the method's mean minus
-    ``baseline``'s) and ``± s.e.`` (that difference's paired standard error; 0 on the baseline's
-    own row)."""
+    ``baseline``'s), ``± s.e.`` (that difference's paired standard error; 0 on the baseline's
+    own row) and ``vs random``: "above" or "below" where a paired t-test, Holm-corrected over the
+    methods, separates the method from the baseline at level ``alpha``, else "cannot tell"."""
     import pandas as pd
 
     if baseline not in per_item:
         raise ValueError(f"baseline={baseline!r} is not one of the methods {list(per_item)}")
+    others = [k for k in per_item if k != baseline]
+    apart = holm({k: paired_p_value(per_item[k], per_item[baseline]) for k in others}, alpha)
     rows = {}
     for name, scores in per_item.items():
         gap, se = paired_difference(scores, per_item[baseline])
+        verdict = "" if name == baseline else ("above" if gap > 0 else "below") if apart[name] else "cannot tell"
         rows[name] = {"mean": float(torch.as_tensor(scores).double().mean()), f"minus {baseline}": gap,
-                      "± s.e.": se}
-    return pd.DataFrame(rows).T
+                      "± s.e.": se, f"vs {baseline}": verdict}
+    return pd.DataFrame(rows).T.astype({"mean": float, f"minus {baseline}": float, "± s.e.": float})
 
 
-def separable_groups(per_item: dict[str, Tensor], higher_is_better: bool = True,
-                     z: float = 2.0) -> list[list[str]]:
-    """The order a sample supports. ``per_item`` maps each method to its scores on the same items
-    ``(N,)``; methods are sorted by mean (best first) and cut between two neighbours only where
-    *every* method above the cut beats *every* method below it by more than ``z`` standard errors
-    of their paired difference. Returns the groups, best first: methods within a group are ones
-    the sample cannot separate (a single group: no order can be claimed)."""
-    if len(per_item) < 1:
-        raise ValueError("per_item is empty")
+def separated_pairs(per_item: dict[str, Tensor], higher_is_better: bool = True, alpha: float = 0.05,
+                    exclude: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """The order a sample supports, pair by pair. ``per_item`` maps each method to its scores on the
+    same items ``(N,)``; every pair of methods not in ``exclude`` gets a paired t-test
+    (:func:`paired_p_value`), Holm-corrected over all those pairs (:func:`holm`). Returns, for each
+    method that beats at least one other, the methods it beats (best first by mean); an empty dict
+    means the sample orders none of them. (Pairs, not groups: with a > b > c, a can beat c while
+    neither gap to b is clear, and any split into groups would hide one of the three facts.)"""
+    names = [k for k in per_item if k not in exclude]
+    if len(names) < 2:
+        raise ValueError(f"need at least two methods to compare, got {names}")
     sign = 1.0 if higher_is_better else -1.0
-    names = sorted(per_item, key=lambda k: -sign * float(torch.as_tensor(per_item[k]).double().mean()))
-    groups, start = [], 0
-    for cut in range(1, len(names)):
-        apart = True
-        for a in names[:cut]:
-            for b in names[cut:]:
-                mean, se = paired_difference(per_item[a], per_item[b])
-                apart &= sign * mean > z * se
-        if apart:
-            groups.append(names[start:cut])
-            start = cut
-    return groups + [names[start:]]
+    names.sort(key=lambda k: -sign * float(torch.as_tensor(per_item[k]).double().mean()))
+    pairs = {(a, b): paired_p_value(per_item[a], per_item[b]) for i, a in enumerate(names) for b in names[i + 1:]}
+    apart = holm(pairs, alpha)
+    beats: dict[str, list[str]] = {}
+    for (a, b), yes in apart.items():
+        gap = sign * paired_difference(per_item[a], per_item[b])[0]
+        if yes and gap != 0:
+            better, worse = (a, b) if gap > 0 else (b, a)
+            beats.setdefault(better, []).append(worse)
+    return {k: beats[k] for k in names if k in beats}

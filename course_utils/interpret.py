@@ -11,7 +11,7 @@ from torch import Tensor
 
 from .validation import sizes
 
-__all__ = ["attention_rollout", "gradient_x_input", "occlusion", "rank_correlation",
+__all__ = ["attention_rollout", "log_odds", "gradient_x_input", "occlusion", "rank_correlation",
            "rank_correlations", "repeated_random_tokens", "per_token_loss", "induction_scores",
            "top1_agreement"]
 
@@ -49,20 +49,45 @@ def _embedding_module(model):
     return norm
 
 
+def log_odds(logits: Tensor) -> Tensor:
+    """Each class's log-odds, ``(B, C) -> (B, C)``: log p_c / (1 − p_c) = z_c − log Σ_{j≠c} e^{z_j}.
+    With two classes it is the logit margin z_c − z_other. It is what a decision rests on: adding
+    the same amount to every logit leaves it unchanged (a class's raw logit does not), and unlike
+    log p_c it does not flatten to 0 when the prediction is sure (computed without forming p)."""
+    if logits.dim() != 2 or logits.shape[1] < 2:
+        raise ValueError(f"need logits (B, C) with C >= 2, got {tuple(logits.shape)}")
+    eye = torch.eye(logits.shape[1], dtype=torch.bool, device=logits.device)
+    others = logits[:, None, :].masked_fill(eye, -float("inf"))          # (B, C, C): row c without z_c
+    return logits - others.logsumexp(-1)
+
+
+OUTPUTS = {"log_odds": log_odds, "logit": lambda z: z}
+
+
+def _output_fn(output: str):
+    if output not in OUTPUTS:
+        raise ValueError(f"output must be one of {list(OUTPUTS)}, got {output!r}")
+    return OUTPUTS[output]
+
+
 def gradient_x_input(model, tokens: Tensor, target: int | Tensor | None = None, *,
-                     at: torch.nn.Module | None = None, at_input: bool = False) -> Tensor:
+                     at: torch.nn.Module | None = None, at_input: bool = False,
+                     output: str = "log_odds") -> Tensor:
     """Gradient × input per token: ``(B, T)`` on the CPU, the sum over features of
-    ∂logit_target/∂e · e, where e ``(B, T, d)`` is the output of the module ``at`` (its first
-    input with ``at_input=True``). ``target`` defaults to the prediction. ``tokens`` ``(B, T)``
+    ∂F/∂e · e, where e ``(B, T, d)`` is the output of the module ``at`` (its first input with
+    ``at_input=True``) and F the target class's log-odds (:func:`log_odds`; ``output="logit"``:
+    its raw logit, which with a softmax can rise or fall with every class's logit and so need
+    not follow the decision). ``target`` defaults to the prediction. ``tokens`` ``(B, T)``
     may live anywhere: they are moved to the model's device.
 
     ``at`` defaults to ``model.embed`` (the course's classifiers: the token embedding feeds a
     residual stream) and, for BERT (:class:`course_utils.pretrained.BertClassifier`), to the
     *output* of the embedding LayerNorm ``model.encoder.norm``. Not its input, nor the word
     embedding: LayerNorm is scale-invariant, LN(c·s) = LN(s), so at s = word + position + type
-    ∂logit/∂s · s = 0 for every token, and the word embedding's score is minus that of position
+    ∂F/∂s · s = 0 for every token, and the word embedding's score is minus that of position
     and type (call with ``at=model.encoder.norm, at_input=True`` to see the zero). After the
     LayerNorm the vector enters attention and the residual stream, where its scale matters."""
+    out_fn = _output_fn(output)
     emb = _embedding_module(model) if at is None else at
     device = next(model.parameters()).device
     tokens = tokens.to(device)
@@ -84,7 +109,7 @@ def gradient_x_input(model, tokens: Tensor, target: int | Tensor | None = None, 
         if target is None:
             target = logits.argmax(-1)
         target = torch.as_tensor(target, device=tokens.device).expand(tokens.shape[0])
-        logits.gather(1, target[:, None]).sum().backward()
+        out_fn(logits).gather(1, target[:, None]).sum().backward()
         e = captured["e"]
         if e.shape[:2] != tokens.shape:
             raise ValueError(f"gradient × input at {type(emb).__name__}: its tensor {tuple(e.shape)} "

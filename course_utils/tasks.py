@@ -198,13 +198,21 @@ def arithmetic_sequences(n: int, length: int, *, seed: int, vocab_size: int = 16
 
 
 @sizes("seq_len", train_size=0, test_size=0)
-def signal_word_task(train_size: int, test_size: int, *, seed: int, seq_len: int = 12
-                     ) -> tuple[TokenTask, Tensor]:
+def signal_word_task(train_size: int, test_size: int, *, seed: int, seq_len: int = 12,
+                     none_share: float = 0.0) -> tuple[TokenTask, Tensor]:
     """A task whose deciding token is known: fillers with exactly one sentiment word at a random
     position; the label is its polarity. Returns the task and, for the test set, the position
-    of the deciding word ``(test_size,)`` (what an explanation should point at)."""
+    of the deciding word ``(test_size,)`` (what an explanation should point at).
+
+    With ``none_share`` > 0 that share of sentences holds no sentiment word (fillers only) and
+    has a third label, "none" (class 2, position −1). With two labels a model can detect one
+    polarity and call everything else the other, so the word of that default polarity decides
+    nothing; with "none" a sentence without a sentiment word has its own answer, and removing
+    the word of either polarity should turn the prediction into "none"."""
     if seq_len < 2:
         raise ValueError(f"seq_len must be >= 2, got {seq_len}")
+    if not 0 <= none_share < 1:
+        raise ValueError(f"none_share must lie in [0, 1), got {none_share}")
     vocab = Vocab([PAD] + POSITIVE + NEGATIVE + FILLER)
     g = torch.Generator().manual_seed(seed)
     n = train_size + test_size
@@ -215,9 +223,14 @@ def signal_word_task(train_size: int, test_size: int, *, seed: int, seq_len: int
     ids = torch.where(y == 1, torch.tensor(vocab.encode(POSITIVE))[word],
                       torch.tensor(vocab.encode(NEGATIVE))[word])
     pos = torch.randint(0, seq_len, (n,), generator=g)
-    x[torch.arange(n), pos] = ids
+    none = (torch.rand(n, generator=g) < none_share) if none_share > 0 else torch.zeros(n, dtype=torch.bool)
+    rows = (~none).nonzero().squeeze(1)
+    x[rows, pos[rows]] = ids[rows]
+    y, pos = y.masked_fill(none, 2), pos.masked_fill(none, -1)
+    classes = ["negative", "positive"] + (["none"] if none_share > 0 else [])
     task = TokenTask(vocab, x[:train_size], y[:train_size], x[train_size:], y[train_size:],
-                     ["negative", "positive"], "one sentiment word among fillers decides")
+                     classes, "one sentiment word among fillers decides"
+                     + (" (or none: fillers only)" if none_share > 0 else ""))
     return task, pos[train_size:]
 
 

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from course_utils import explainers as E
+from course_utils.interpret import log_odds
 
 
 class OneWordModel(torch.nn.Module):
@@ -110,12 +111,17 @@ def test_fixed_tokens_score_zero_and_stay(explain):
 
 
 def test_integrated_gradients_completeness_delta_is_small():
-    """Completeness: attributions sum to logit(input) − logit(every scored token removed); the
-    delta measures the gap, which is tiny for this model (linear in the presence gate)."""
+    """Completeness: attributions sum to F(input) − F(every scored token removed); the delta
+    measures the gap, which is tiny for this model (linear in the presence gate). F is the
+    predicted class's log-odds by default (here the margin 8·hit), its raw logit on request (4·hit)."""
     scores, (delta, change) = E.integrated_gradients(OneWordModel(), TOKENS, steps=8, ramp=0, return_delta=True)
     assert delta.shape == change.shape == (3,) and delta.abs().max() < 1e-4
-    assert torch.allclose(change, torch.full((3,), 4.0), atol=1e-4)          # logit 4·hit, removed 0
+    assert torch.allclose(change, torch.full((3,), 8.0), atol=1e-4)          # log-odds: 4·hit − (−4·hit)
     assert torch.allclose(scores.sum(1), change + delta, atol=1e-5)
+    logit = E.integrated_gradients(OneWordModel(), TOKENS, steps=8, ramp=0, output="logit", return_delta=True)[1][1]
+    assert torch.allclose(logit, torch.full((3,), 4.0), atol=1e-4)           # logit 4·hit, removed 0
+    with pytest.raises(ValueError, match="output must be one of"):
+        E.integrated_gradients(OneWordModel(), TOKENS, output="probability")
 
 
 def _tiny_classifiers():
@@ -162,7 +168,7 @@ def test_integrated_gradients_completeness_within_5_percent(which):
     with torch.no_grad():
         target = model(TOKENS).argmax(-1)
         removed = TOKENS.masked_fill((TOKENS != 0) & ~fixed, 0)
-        expected = (model(TOKENS) - model(removed)).gather(1, target[:, None]).squeeze(1)
+        expected = (log_odds(model(TOKENS)) - log_odds(model(removed))).gather(1, target[:, None]).squeeze(1)
     torch.testing.assert_close(change, expected, atol=1e-5, rtol=1e-4)
     assert (delta.abs() / change.abs()).max() < 0.05
     assert (scores[fixed] == 0).all() and (scores[1, 6:] == 0).all()
@@ -191,6 +197,29 @@ def test_integrated_gradients_scans_for_a_sharp_switch():
     assert (scanned[0].abs() / scanned[1].abs()).max() < 0.05
 
 
+def test_integrated_gradients_ramp_reaches_a_switch_near_zero_presence():
+    """A trained classifier can give its deciding word an attention logit 20 or more above the
+    rest, so the word still counts at presence e^-20 and F jumps between g = 0 and the first point
+    of a ramp of 20: the scores miss the jump. The default ramp (40) starts below it."""
+    class EarlySwitch(torch.nn.Module):
+        pad_id = 0
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, tokens, presence=None):
+            g = torch.ones(tokens.shape) if presence is None else presence
+            total = (g * (tokens != 0)).sum(1)
+            logit = 4 * torch.sigmoid(3 * (torch.log(total + 1e-30) + 27)) * self.w
+            return torch.stack([-logit, logit], 1)
+
+    short = E.integrated_gradients(EarlySwitch(), TOKENS, steps=16, ramp=20, return_delta=True)[1]
+    default = E.integrated_gradients(EarlySwitch(), TOKENS, steps=16, return_delta=True)[1]
+    assert (short[0].abs() / short[1].abs()).min() > 0.5
+    assert (default[0].abs() / default[1].abs()).max() < 0.05
+
+
 def test_integrated_gradients_needs_a_presence_gate():
     class NoGate(torch.nn.Module):
         pad_id = 0
@@ -208,16 +237,39 @@ def test_integrated_gradients_needs_a_presence_gate():
         E.integrated_gradients(OneWordModel(), TOKENS, ramp=-1.0)
 
 
-def test_paired_difference_and_separable_groups():
+def test_paired_tests_holm_and_separated_pairs():
     g = torch.Generator().manual_seed(0)
     item = torch.randn(30, generator=g)                      # items differ far more than methods do
     scores = {"a": item + 0.5, "b": item + 0.5 + 0.01 * torch.randn(30, generator=g),
               "c": item + 0.01 * torch.randn(30, generator=g), "d": item + 0.02 * torch.randn(30, generator=g)}
     mean, se = E.paired_difference(scores["a"], scores["c"])
     assert mean == pytest.approx(0.5, abs=0.01) and se < 0.01          # unpaired s.e. would be ~0.26
-    groups = E.separable_groups(scores)
-    assert [sorted(x) for x in groups] == [["a", "b"], ["c", "d"]]
-    assert [sorted(x) for x in E.separable_groups(scores, higher_is_better=False)] == [["c", "d"], ["a", "b"]]
-    assert E.separable_groups({"a": item, "b": item}) == [["a", "b"]]   # identical: never apart
+    def as_sets(pairs):
+        return {k: set(v) for k, v in pairs.items()}
+    assert as_sets(E.separated_pairs(scores)) == {"a": {"c", "d"}, "b": {"c", "d"}}
+    assert as_sets(E.separated_pairs(scores, higher_is_better=False)) == {"c": {"a", "b"}, "d": {"a", "b"}}
+    assert E.separated_pairs({"a": item, "b": item}) == {}               # identical: never apart
+    assert E.separated_pairs(scores, exclude=("a", "b")) == {}
+    # a t-test, not "2 s.e.": with 10 items a gap of 2.1 s.e. is not significant (t_9 needs 2.26)
+    d = torch.tensor([1.0, -1.0] * 5)
+    x = d + 2.1 * d.std() / 10 ** 0.5
+    assert 0.05 < E.paired_p_value(x, torch.zeros(10)) < 0.07
+    # Holm: p = 0.01, 0.03, 0.04 → 0.01 ≤ 0.05/3 rejects, 0.03 > 0.05/2 stops
+    assert E.holm({"x": 0.03, "y": 0.01, "z": 0.04}) == {"x": False, "y": True, "z": False}
+    with pytest.raises(ValueError, match="alpha"):
+        E.holm({"x": 0.1}, alpha=1.5)
     with pytest.raises(ValueError, match="N >= 2"):
         E.paired_difference(torch.zeros(3), torch.zeros(4))
+    with pytest.raises(ValueError, match="at least two methods"):
+        E.separated_pairs({"a": item})
+
+
+def test_paired_table_gives_a_verdict_against_the_baseline():
+    g = torch.Generator().manual_seed(1)
+    item = torch.randn(20, generator=g)
+    table = E.paired_table({"good": item + 0.3, "bad": item - 0.3, "same": item + 0.001 * torch.randn(20, generator=g),
+                            "random": item})
+    assert table["vs random"].tolist() == ["above", "below", "cannot tell", ""]
+    assert table.loc["good", "minus random"] == pytest.approx(0.3) and table.loc["random", "± s.e."] == 0
+    with pytest.raises(ValueError, match="baseline='none'"):
+        E.paired_table({"a": item}, baseline="none")

@@ -1,3 +1,4 @@
+import math
 import shutil
 
 import matplotlib.pyplot as plt
@@ -7,12 +8,12 @@ import torch
 from course_utils import exercises as ex
 from course_utils.data import bbc_news, read_class_folders, wikipedia_articles
 from course_utils.fairness import weat
-from course_utils.interpret import (attention_rollout, gradient_x_input, occlusion,
+from course_utils.interpret import (attention_rollout, gradient_x_input, log_odds, occlusion,
                                     rank_correlation, rank_correlations, top1_agreement)
 from course_utils.models import TransformerClassifier
 from course_utils.pretrained import (attention_maps, load_minilm, load_pretrained, minilm_path,
                                      sentence_embeddings)
-from course_utils.tasks import signal_word_task
+from course_utils.tasks import NEGATIVE, POSITIVE, signal_word_task
 from course_utils.viewer import AttentionViewer, interactive_frontend
 
 
@@ -203,3 +204,59 @@ def test_gradient_x_input_before_a_layernorm_is_zero_and_after_it_is_not():
     assert toy_scores.abs().sum() > 0
     with pytest.raises(ValueError, match="one vector per token"):
         gradient_x_input(bert, x, at=bert.head)
+
+
+def test_log_odds_follows_the_decision_not_a_shared_shift():
+    z = torch.tensor([[2.0, 0.0], [1.0, 1.0]])
+    torch.testing.assert_close(log_odds(z), torch.tensor([[2.0, -2.0], [0.0, 0.0]]))   # two classes: the margin
+    z3 = torch.tensor([[3.0, 0.0, -1.0], [40.0, 0.0, 0.0]])
+    p = z3.softmax(-1)
+    torch.testing.assert_close(log_odds(z3)[0], (p / (1 - p)).log()[0])
+    assert log_odds(z3)[1, 0] == pytest.approx(40 - math.log(2))                       # no saturation at p ≈ 1
+    torch.testing.assert_close(log_odds(z3 + 7.0), log_odds(z3))
+    with pytest.raises(ValueError, match=r"\(B, C\) with C >= 2"):
+        log_odds(torch.zeros(3))
+
+
+def test_gradient_x_input_on_log_odds_ignores_what_every_class_shares():
+    """Filler tokens add the same amount to both logits: the raw logit credits them, the log-odds
+    (the default) gives them nothing, and the deciding token keeps its score."""
+    class Shared(torch.nn.Module):
+        pad_id = 0
+
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Embedding(10, 1)
+            with torch.no_grad():
+                self.embed.weight.fill_(1.0)
+                self.embed.weight[5] = 3.0                     # the deciding token
+
+        def forward(self, tokens):
+            e = self.embed(tokens).squeeze(-1)                 # (B, T)
+            common = e.masked_fill(tokens == 5, 0).sum(1)       # every filler raises both logits
+            hit = e.masked_fill(tokens != 5, 0).sum(1)
+            return torch.stack([common, common + hit], 1)
+
+    x = torch.tensor([[1, 2, 5, 3], [4, 5, 6, 0]])
+    raw, odds = gradient_x_input(Shared(), x, output="logit"), gradient_x_input(Shared(), x)
+    assert raw[0, 0] == pytest.approx(1.0) and odds[0, 0] == pytest.approx(0.0)
+    assert odds[0, 2] == pytest.approx(3.0) and odds.argmax(1).tolist() == [2, 1] and odds[1, 3] == 0
+    with pytest.raises(ValueError, match="output must be one of"):
+        gradient_x_input(Shared(), x, output="prob")
+
+
+def test_signal_word_task_with_a_none_label():
+    task, pos = signal_word_task(600, 300, seed=1, seq_len=8, none_share=1 / 3)
+    assert task.classes == ["negative", "positive", "none"]
+    sentiment = torch.tensor(task.vocab.encode(POSITIVE + NEGATIVE))
+    counts = torch.isin(task.test_x, sentiment).sum(1)
+    none = task.test_y == 2
+    assert (counts[none] == 0).all() and (counts[~none] == 1).all() and (pos[none] == -1).all()
+    assert 0.25 < none.float().mean() < 0.42
+    rows = (~none).nonzero().squeeze(1)
+    words = task.test_x[rows, pos[rows]]
+    assert torch.equal(torch.isin(words, torch.tensor(task.vocab.encode(POSITIVE))).long(), task.test_y[rows])
+    two, _ = signal_word_task(600, 300, seed=1, seq_len=8)
+    assert two.classes == ["negative", "positive"] and set(two.train_y.tolist()) == {0, 1}
+    with pytest.raises(ValueError, match="none_share"):
+        signal_word_task(10, 10, seed=0, none_share=1.0)
