@@ -434,34 +434,38 @@ def answer_log_likelihoods(model, tokenizer, prompts: list[str], answers: list[l
     answer's last token is never fed, only predicted) are packed into one row, each answer token
     attending to its prompt and to its own earlier tokens only, at the positions it would have
     after the prompt alone, so that each entry equals the log-likelihood of prompt + answer run
-    alone (``tests/test_facts.py`` checks it). Rows of at most ``max_tokens`` tokens (one prompt
-    and its prefixes may exceed it, alone in its row) each take one forward pass."""
+    alone (``tests/test_facts.py`` checks it). A prompt given several times is fed once, with the
+    prefixes of all its answers (a shared prompt such as a subject-free baseline costs one block).
+    Rows of at most ``max_tokens`` tokens (one prompt and its prefixes may exceed it, alone in its
+    row) each take one forward pass."""
     if len(prompts) != len(answers) or not prompts:
         raise ValueError(f"need one list of answers per prompt; got {len(prompts)} prompts and {len(answers)} lists")
     K = len(answers[0])
     if K == 0 or any(len(a) != K for a in answers):
         raise ValueError(f"every prompt needs the same number K >= 1 of answers; got {[len(a) for a in answers]}")
     encode = lambda text: tokenizer(text, add_special_tokens=False).input_ids       # noqa: E731
-    blocks = []                                # per prompt: its ids, and its answers' ids
-    for prompt, cands in zip(prompts, answers):
+    grouped = {}                               # per distinct prompt: its ids, prefixes, entries (i, answers' ids)
+    for i, (prompt, cands) in enumerate(zip(prompts, answers)):
         p, cand_ids = encode(prompt), [encode(c) for c in cands]
         if not p or any(not c for c in cand_ids):
             raise ValueError(f"empty prompt or answer in {prompt!r}: {cands}")
-        prefixes = {tuple(c[:j]) for c in cand_ids for j in range(1, len(c))}    # the tokens to feed
-        blocks.append((p, cand_ids, sorted(prefixes, key=len)))
+        block = grouped.setdefault(prompt, (p, set(), []))
+        block[1].update(tuple(c[:j]) for c in cand_ids for j in range(1, len(c)))   # the tokens to feed
+        block[2].append((i, cand_ids))
+    blocks = [(p, sorted(prefixes, key=len), entries) for p, prefixes, entries in grouped.values()]
     rows, size = [[]], 0
     for b in blocks:                           # greedy packing into rows of <= max_tokens
-        if rows[-1] and size + len(b[0]) + len(b[2]) > max_tokens:
+        if rows[-1] and size + len(b[0]) + len(b[1]) > max_tokens:
             rows.append([])
             size = 0
         rows[-1].append(b)
-        size += len(b[0]) + len(b[2])
+        size += len(b[0]) + len(b[1])
     decoder, head = model.get_decoder(), model.get_output_embeddings()
     device, dtype = _device_of(model), next(model.parameters()).dtype
-    out, i = torch.zeros(len(prompts), K), 0
+    out = torch.zeros(len(prompts), K)
     for row in rows:
         ids, pos, sees, targets = [], [], [], []   # sees: the keys of each query; targets: (i, k, at, token)
-        for p, cand_ids, prefixes in row:
+        for p, prefixes, entries in row:
             start = len(ids)
             ids += p
             pos += range(len(p))
@@ -472,8 +476,8 @@ def answer_log_likelihoods(model, tokenizer, prompts: list[str], answers: list[l
                 sees.append(list(range(start, start + len(p))) + [at[prefix[:j]] for j in range(1, len(prefix) + 1)])
                 ids.append(prefix[-1])
                 pos.append(len(p) + len(prefix) - 1)
-            targets += [(i, k, at[tuple(c[:j])], t) for k, c in enumerate(cand_ids) for j, t in enumerate(c)]
-            i += 1
+            targets += [(i, k, at[tuple(c[:j])], t) for i, cand_ids in entries
+                        for k, c in enumerate(cand_ids) for j, t in enumerate(c)]
         T = len(ids)
         mask = torch.full((T, T), torch.finfo(dtype).min, dtype=dtype)
         for q, keys in enumerate(sees):
@@ -491,15 +495,17 @@ def load_facts(path: str | Path | None = None) -> list[dict]:
     """The facts of notebook 01's likelihood test, shipped inside the package
     (``course_utils/facts.json``, so a pip install on Colab has them too): a list of dicts with
     ``category``, ``prompt``, ``answer`` (the true continuation, with its leading space),
-    ``distractors`` (wrong continuations of the same token length) and ``tokens`` (that length).
-    ``path`` reads another file of the same form. ``data/make_facts.py`` builds it and says how
+    ``distractors`` (wrong continuations of the same token length), ``tokens`` (that length) and
+    ``subject_free`` (the category's prompt without its subject: a baseline that scores the same
+    candidates without the question). ``path`` reads another file of the same form. ``data/make_facts.py`` builds it and says how
     the facts were chosen."""
     import json
 
     path = Path(path) if path is not None else Path(__file__).with_name("facts.json")
     facts = json.loads(path.read_text(encoding="utf-8"))["facts"]
     for f in facts:
-        if not {"category", "prompt", "answer", "distractors", "tokens"} <= set(f) or f["answer"] in f["distractors"]:
+        if (not {"category", "prompt", "answer", "distractors", "tokens", "subject_free"} <= set(f)
+                or f["answer"] in f["distractors"]):
             raise ValueError(f"malformed fact in {path}: {f}")
     return facts
 

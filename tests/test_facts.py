@@ -53,6 +53,25 @@ def test_packed_rows_equal_each_answer_scored_alone(tiny_llama):
     assert not torch.isclose(changed[0, 1], expected[0, 1], atol=1e-3)
 
 
+def test_a_repeated_prompt_is_fed_once_and_scores_as_alone(tiny_llama, monkeypatch):
+    """A prompt given twice (a subject-free baseline) with other answers: one block, fed once, whose
+    entries still equal each prompt + answer scored alone; answers that share tokens across the
+    repeats share their prefixes."""
+    tok = ByteTokenizer()
+    prompts = ["This was", "Gold is", "This was", "This was"]
+    answers = [[" Paris", " Rome"], [" Au", " Ag"], [" Oslo", " Rome"], [" Paris", " Lima"]]
+    expected = torch.tensor([[alone(tiny_llama, tok, p, a) for a in A] for p, A in zip(prompts, answers)])
+    fed = []
+    decoder = tiny_llama.get_decoder()
+    original = decoder.forward
+    monkeypatch.setattr(decoder, "forward", lambda **kw: fed.append(kw["input_ids"].shape[1]) or original(**kw))
+    got = answer_log_likelihoods(tiny_llama, tok, prompts, answers)
+    assert torch.allclose(got, expected, atol=1e-4), got - expected
+    prefixes = lambda rows: {a[:j] for A in rows for a in A for j in range(1, len(a))}   # noqa: E731
+    fed_alone = len("This was") + len(prefixes(answers[0::2] + answers[3:])) + len("Gold is") + len(prefixes(answers[1:2]))
+    assert fed == [fed_alone]           # one row: "This was" once, with the distinct prefixes of its answers
+
+
 def test_bad_arguments_are_named(tiny_llama):
     tok = ByteTokenizer()
     with pytest.raises(ValueError, match="one list of answers per prompt"):
@@ -73,12 +92,19 @@ def test_facts_file_is_well_formed():
         candidates = [f["answer"], *f["distractors"]]
         assert len(f["distractors"]) == 4 and len(set(candidates)) == 5, f
         assert all(c.startswith(" ") and c.strip() for c in candidates), f
+        assert f["subject_free"] and f["subject_free"] != f["prompt"], f
+    prior = {f["category"]: f["subject_free"] for f in facts}     # one subject-free prompt per category
+    assert all(f["subject_free"] == prior[f["category"]] for f in facts) and len(set(prior.values())) == 4
     assert counts == {"capital": 10, "symbol": 10, "author": 10, "year": 10}
 
 
 def test_malformed_facts_are_refused(tmp_path):
     bad = tmp_path / "facts.json"
-    bad.write_text(json.dumps({"facts": [{"category": "c", "prompt": "p", "answer": " a",
-                                          "distractors": [" a", " b"], "tokens": 1}]}))
-    with pytest.raises(ValueError, match="malformed"):
-        load_facts(bad)
+    good = {"category": "c", "prompt": "p", "answer": " a", "distractors": [" c", " b"], "tokens": 1,
+            "subject_free": "q"}
+    for fact in ({**good, "distractors": [" a", " b"]}, {k: v for k, v in good.items() if k != "subject_free"}):
+        bad.write_text(json.dumps({"facts": [fact]}))
+        with pytest.raises(ValueError, match="malformed"):
+            load_facts(bad)
+    bad.write_text(json.dumps({"facts": [good]}))
+    assert load_facts(bad) == [good]
