@@ -26,19 +26,29 @@ from .validation import sizes
 
 __all__ = ["Timing", "measure", "compare", "count_flops", "register_cpu_sdpa_flops",
            "matmul_flops", "attention_flops", "lstm_flops", "peak_memory", "Fit", "fit_loglog",
-           "cost_plot", "matmul_peak_gflops", "page_faults"]
+           "cost_plot", "matmul_peak_gflops", "page_faults", "op_time_shares"]
 
 
 @dataclass(frozen=True)
 class Timing:
     """Seconds per call: median and interquartile range over ``runs`` blocks of calls
-    (:func:`compare`: over ``runs`` rounds, whose medians are ``samples``, in round order)."""
+    (:func:`compare`: over ``runs`` rounds, whose medians are ``samples``, in round order).
+
+    ``faults`` (:func:`compare` only): minor page faults per call in each round, counted
+    during the timed calls (the warm-up call excluded; NaN where ``getrusage`` does not exist).
+    ``faults_per_call`` is their mean: all faults of the timed calls over the calls."""
 
     label: str
     median: float
     iqr: float
     runs: int
     samples: tuple[float, ...] = ()
+    faults: tuple[float, ...] = ()
+
+    @property
+    def faults_per_call(self) -> float:
+        """Minor page faults per timed call, over all rounds (NaN if none were counted)."""
+        return float(np.mean(self.faults)) if self.faults else float("nan")
 
     def __str__(self) -> str:
         return f"{self.label}: {self.median * 1e3:.3f} ms (IQR {self.iqr * 1e3:.3f} ms, {self.runs} runs)"
@@ -73,11 +83,14 @@ def compare(fns: dict[str, Callable[[], object]], *, rounds: int = 3,
             threads: int | dict[str, int] | None = None) -> dict[str, Timing]:
     """Time several functions interleaved (a, b, c, a, b, c, …) so that drift in the machine's
     speed hits all of them alike; returns the median over rounds of each one's seconds per call,
-    their interquartile range and the per-round values (``Timing.samples``).
+    their interquartile range and the per-round values (``Timing.samples``), and the minor page
+    faults per call of every round (``Timing.faults``: counted during the timed calls
+    themselves, not in an extra call; the process's count, so other threads' faults too).
 
-    The first round is :func:`measure` (warm-up, then blocks of calls for ``min_run_time``
-    seconds); every later round times one block of as many calls as fill about
-    ``min_run_time`` (at least one call), so a slow function costs one call per round.
+    The first round warms each function up with one untimed call and times one call to size
+    its block: as many calls as fill about ``min_run_time`` (at least one); if that is more than
+    one, it times one such block. Every later round times one block, so a slow function costs
+    one call per round (and one to warm up). In a smoke run: one round of one call, no warm-up.
     ``threads``: intra-op threads for every function, or per name (e.g. ``{"1 thread": 1,
     "2 threads": 2}`` with the same function under both names)."""
     if not fns:
@@ -90,39 +103,58 @@ def compare(fns: dict[str, Callable[[], object]], *, rounds: int = 3,
     if smoke_run():
         rounds = 1
     per: dict[str, list[float]] = {k: [] for k in fns}
+    per_faults: dict[str, list[float]] = {k: [] for k in fns}
     number: dict[str, int] = {}
     for r in range(rounds):
         for name, fn in fns.items():
-            if r == 0:
-                first = measure(fn, label=name, min_run_time=min_run_time, threads=per_name[name])
-                number[name] = max(1, round(min_run_time / first.median))
-                per[name].append(first.median)
-                continue
             with machine.watched():
-                per[name].append(_block(fn, number[name], per_name[name]))
+                if r == 0:
+                    if not smoke_run():
+                        _block(fn, 1, per_name[name])                   # warm-up, untimed
+                    seconds, faults = _block(fn, 1, per_name[name])
+                    fill = max(1, round(min_run_time / max(seconds, 1e-9)))   # calls per block
+                    number[name] = 1 if smoke_run() else fill
+                    if number[name] > 1:
+                        seconds, faults = _block(fn, number[name], per_name[name])
+                else:
+                    seconds, faults = _block(fn, number[name], per_name[name])
+            per[name].append(seconds)
+            per_faults[name].append(faults)
     out = {}
     for name, values in per.items():
         t = torch.tensor(values, dtype=torch.float64)
         q = torch.quantile(t, torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64))
-        out[name] = Timing(name, float(q[1]), float(q[2] - q[0]), rounds, tuple(values))
+        out[name] = Timing(name, float(q[1]), float(q[2] - q[0]), rounds, tuple(values),
+                           tuple(per_faults[name]))
     return out
 
 
-def _block(fn: Callable[[], object], number: int, threads: int | None) -> float:
-    """Seconds per call of ``number`` back-to-back calls of ``fn()`` (CUDA synchronised around
-    them), run on ``threads`` intra-op threads (restored after). No warm-up: the caller did it."""
+def _minor_faults() -> float:
+    """This process's minor page faults so far (``getrusage``); NaN without ``resource``."""
+    try:
+        import resource
+    except ImportError:
+        return float("nan")
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
+
+
+def _block(fn: Callable[[], object], number: int, threads: int | None) -> tuple[float, float]:
+    """Seconds per call and minor page faults per call of ``number`` back-to-back calls of
+    ``fn()`` (CUDA synchronised around them), run on ``threads`` intra-op threads (restored
+    after). No warm-up: the caller did it."""
     cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
     old = torch.get_num_threads()
     torch.set_num_threads(threads or old)
     try:
         if cuda:
             torch.cuda.synchronize()
-        t0 = time.perf_counter()
+        f0, t0 = _minor_faults(), time.perf_counter()
         for _ in range(number):
             fn()
         if cuda:
             torch.cuda.synchronize()
-        return (time.perf_counter() - t0) / number
+        seconds = time.perf_counter() - t0
+        return seconds / number, (_minor_faults() - f0) / number
     finally:
         torch.set_num_threads(old)
 
@@ -141,6 +173,32 @@ def page_faults(fn: Callable[[], object]) -> float:
     after = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     del out
     return float(after - before)
+
+
+def op_time_shares(fn: Callable[[], object], groups: dict[str, Sequence[str]]) -> dict[str, float]:
+    """Share of one call of ``fn()``'s operator time spent in each group of operators:
+    ``torch.profiler``'s self CPU time (an operator's own time, the operators it calls
+    excluded), summed over each group's operator names and divided by the sum over every
+    operator recorded. An operator in no group counts only in that total, so the shares sum to
+    at most 1. Warm ``fn`` up first: this times one call, as it comes.
+
+    ``groups``: ``{name: operator names}``, e.g. ``{"softmax": ("aten::_softmax",
+    "aten::_softmax_backward_data")}``; no operator may be in two groups."""
+    names = [op for ops in groups.values() for op in ops]
+    if not groups or any(isinstance(ops, str) or not ops for ops in groups.values()):
+        raise ValueError(f"groups must map names to non-empty sequences of operator names, "
+                         f"got {groups!r}")
+    if len(set(names)) < len(names):
+        raise ValueError(f"an operator is named in two groups: {sorted(names)}")
+    from torch.profiler import ProfilerActivity, profile
+
+    with _native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    self_time = {e.key: e.self_cpu_time_total for e in prof.key_averages()}
+    total = sum(self_time.values())
+    if total <= 0:
+        return {g: float("nan") for g in groups}
+    return {g: sum(self_time.get(op, 0) for op in ops) / total for g, ops in groups.items()}
 
 
 # ---- FLOPs ----------------------------------------------------------------------------------

