@@ -97,20 +97,27 @@ class SmallCNN(nn.Module):
 @dataclass(frozen=True)
 class EarlyStop:
     """How :func:`fit_early_stopped` ended: the step whose weights were kept (``best_step``, 0 if
-    none beat the untrained model), the steps trained, whether ``max_steps`` ended the run
-    before its patience ran out (``capped``), and the validation accuracy kept."""
+    none beat the untrained model), the steps trained until the patience ran out (``steps``),
+    whether ``max_steps`` ended the run before that (``capped``), the validation accuracy kept,
+    the validation accuracy at every evaluation (``history``: every ``eval_every`` steps and at
+    ``max_steps``, the untrained model not included, the check's evaluations included), and, with ``check``
+    evaluations after the stop, the best validation accuracy they reached (``checked_accuracy``,
+    None without a check): equal to ``val_accuracy`` or below it means a patience of
+    ``patience + check`` would have kept the same weights."""
 
     best_step: int
     steps: int
     capped: bool
     val_accuracy: float
+    history: tuple[float, ...] = ()
+    checked_accuracy: float | None = None
 
 
-@sizes("max_steps", "eval_every", "patience", "batch_size", warmup_steps=0)
+@sizes("max_steps", "eval_every", "patience", "batch_size", warmup_steps=0, check=0)
 def fit_early_stopped(model: nn.Module, train_data: tuple[Tensor, Tensor],
                       val_data: tuple[Tensor, Tensor], *, max_steps: int, eval_every: int,
                       patience: int, batch_size: int, lr: float, warmup_steps: int = 0,
-                      seed: int = 0) -> EarlyStop:
+                      seed: int = 0, check: int = 0) -> EarlyStop:
     """Train a classifier until its validation accuracy has not risen for ``patience``
     evaluations in a row (or for ``max_steps``), then restore the weights of its best
     evaluation (the first, on ties): "trained to convergence", judged on data it does not train
@@ -119,22 +126,31 @@ def fit_early_stopped(model: nn.Module, train_data: tuple[Tensor, Tensor],
     ``train_data`` and ``val_data`` are ``(inputs (N, …), labels (N,))``; shuffled mini-batches
     of ``min(batch_size, N)`` examples drawn with ``seed``; AdamW through
     :func:`course_utils.training.train`. The validation accuracy is that of
-    ``argmax model(inputs) (N, classes)``, checked every ``eval_every`` steps. Returns an
-    :class:`EarlyStop`; ``model`` holds the kept weights.
+    ``argmax model(inputs) (N, classes)``, checked every ``eval_every`` steps.
+
+    ``check`` > 0 tests whether the stop came too early: training goes on for ``check`` more
+    evaluations (within ``max_steps``) and records the best validation accuracy they reach in
+    ``EarlyStop.checked_accuracy``, but the weights kept, ``best_step``, ``steps`` and
+    ``val_accuracy`` stay those of the stop at ``patience``. Returns an :class:`EarlyStop`;
+    ``model`` holds the kept weights.
     """
     (x, y), (xv, yv) = train_data, val_data
     if x.shape[0] != y.shape[0] or xv.shape[0] != yv.shape[0] or xv.shape[0] == 0:
         raise ValueError(f"train_data and val_data need matching inputs and labels, got "
                          f"{tuple(x.shape)}/{tuple(y.shape)} and {tuple(xv.shape)}/{tuple(yv.shape)}")
-    best = {"accuracy": accuracy(model, xv, yv), "eval": 0, "evals": 0,
-            "state": copy.deepcopy(model.state_dict())}
+    best = {"accuracy": accuracy(model, xv, yv), "eval": 0, "state": copy.deepcopy(model.state_dict())}
+    history: list[float] = []
+    stopped_at: list[int] = []        # the evaluation at which the patience ran out, once it has
 
-    def evaluate() -> float:      # 1.0 (the target) once patience has run out
-        best["evals"] += 1
-        acc = accuracy(model, xv, yv)
-        if acc > best["accuracy"]:
-            best.update(accuracy=acc, eval=best["evals"], state=copy.deepcopy(model.state_dict()))
-        return float(best["evals"] - best["eval"] >= patience)
+    def evaluate() -> float:      # 1.0 (the target) once patience (and the check after it) has run out
+        history.append(accuracy(model, xv, yv))
+        if not stopped_at:
+            if history[-1] > best["accuracy"]:
+                best.update(accuracy=history[-1], eval=len(history),
+                            state=copy.deepcopy(model.state_dict()))
+            elif len(history) - best["eval"] >= patience:
+                stopped_at.append(len(history))
+        return float(bool(stopped_at) and len(history) - stopped_at[0] >= check)
 
     hist = train(model, batches(x, y, batch_size=min(batch_size, x.shape[0]),
                                 generator=torch.Generator().manual_seed(seed)),
@@ -142,5 +158,7 @@ def fit_early_stopped(model: nn.Module, train_data: tuple[Tensor, Tensor],
                  eval_every=eval_every, target=1.0, progress=False)
     model.load_state_dict(best["state"])
     kept = hist.eval_steps[best["eval"] - 1] if best["eval"] else 0
-    return EarlyStop(best_step=kept, steps=hist.num_steps, capped=not hist.stopped_at_target,
-                     val_accuracy=best["accuracy"])
+    stop = hist.eval_steps[stopped_at[0] - 1] if stopped_at else hist.num_steps
+    checked = max(history[stopped_at[0]:], default=None) if check and stopped_at else None
+    return EarlyStop(best_step=kept, steps=stop, capped=not stopped_at, val_accuracy=best["accuracy"],
+                     history=tuple(history), checked_accuracy=checked)

@@ -68,6 +68,26 @@ def test_early_stopping_keeps_the_best_weights_and_stops_when_patience_runs_out(
     assert capped.capped and capped.steps == 20
 
 
+def test_early_stopping_check_trains_on_but_keeps_the_stop_at_patience():
+    x, y = digits()
+    train_data, val = (x[:40], y[:40]), (x[1000:1200], y[1000:1200])
+    kw = dict(max_steps=3000, eval_every=10, patience=3, batch_size=16, lr=3e-3, seed=0)
+    torch.manual_seed(0)
+    plain = fit_early_stopped(SmallCNN(width=4), train_data, val, **kw)
+    torch.manual_seed(0)
+    model = SmallCNN(width=4)
+    checked = fit_early_stopped(model, train_data, val, check=4, **kw)
+    assert plain.checked_accuracy is None and len(plain.history) == plain.steps // 10
+    # the same run up to the stop: same kept step, stop and accuracy; four more evaluations recorded
+    assert (checked.best_step, checked.steps, checked.val_accuracy) == (plain.best_step, plain.steps,
+                                                                         plain.val_accuracy)
+    assert checked.history[:len(plain.history)] == plain.history
+    assert len(checked.history) == len(plain.history) + 4
+    assert checked.checked_accuracy == max(checked.history[-4:])
+    assert accuracy(model, *val) == checked.val_accuracy     # the check's weights are not kept
+    assert max(checked.history[:len(plain.history)]) == checked.val_accuracy
+
+
 def test_early_stopping_rejects_bad_input():
     x, y = digits()
     with pytest.raises(ValueError, match="patience"):
