@@ -5,7 +5,7 @@ import math
 import pytest
 
 from course_utils.machinery.cli import main
-from course_utils.machinery.sweep import margin, summarise, thinnest
+from course_utils.machinery.sweep import margin, summarise, thinnest, varies
 
 from conftest import SETUP
 
@@ -54,6 +54,18 @@ def test_summarise_finds_the_worst_seed_and_unjudged_failures():
     assert by["speed-up"]["failed_at"] == [2] and by["speed-up"]["timing"]
     assert by["order"]["observed"] and by["order"]["worst_margin"] is None
     assert [c["name"] for c in thinnest(s, 2)] == ["speed-up", "lime beats random"]   # -0.5/2.5, -0.02/0.4
+
+
+def test_claims_that_never_vary_are_ranked_apart():
+    runs = {("04", seed): {"status": "ok", "seconds": 10.0, "claims": [
+                _claim("layers to connect", 1, True, at_most=1),          # a count: at its bound every time
+                _claim("speed-up", 2.0 + seed, True, at_least=2.0)]} for seed in (1, 2)}
+    s = summarise(runs)
+    by = {c["name"]: c for c in s["notebooks"]["04"]["claims"]}
+    assert not varies(by["layers to connect"]) and varies(by["speed-up"])
+    assert [c["name"] for c in thinnest(s, 5)] == ["layers to connect", "speed-up"]
+    assert [c["name"] for c in thinnest(s, 5, varying=True)] == ["speed-up"]
+    assert [c["name"] for c in thinnest(s, 5, varying=False)] == ["layers to connect"]
 
 
 def test_sweep_runs_notebooks_at_every_seed(tmp_path, write_notebook):

@@ -143,10 +143,18 @@ def summarise(runs: dict[tuple[str, int], dict[str, Any]]) -> dict[str, Any]:
     return {"seeds": seeds, "notebooks": out}
 
 
-def thinnest(summary: dict[str, Any], k: int = 20) -> list[dict[str, Any]]:
-    """The ``k`` claims with the smallest relative margin (worst seed first)."""
+def varies(c: dict[str, Any]) -> bool:
+    """Whether a claim's value changed between the seeds of the sweep (a summarised claim: its
+    ``min`` and ``max``). A claim that did not (a count, a fixed model on fixed inputs) has a
+    margin that is a property of the code: the seeds are no evidence for it."""
+    return c.get("min") is not None and c.get("max") is not None and c["min"] != c["max"]
+
+
+def thinnest(summary: dict[str, Any], k: int = 20, varying: bool | None = None) -> list[dict[str, Any]]:
+    """The ``k`` claims with the smallest relative margin (worst seed first); ``varying=True``:
+    only claims whose value changed between seeds (:func:`varies`), ``False``: only the others."""
     rows = [c for nb in summary["notebooks"].values() for c in nb["claims"]
-            if c.get("relative_margin") is not None]
+            if c.get("relative_margin") is not None and (varying is None or varies(c) == varying)]
     return sorted(rows, key=lambda c: c["relative_margin"])[:k]
 
 
@@ -196,8 +204,12 @@ def render_sweep(summary: dict[str, Any], meta: dict[str, Any]) -> str:
 
     by_key = {(c["notebook"], c["name"]): c for entry in summary["notebooks"].values()
               for c in entry["claims"]}
-    thin = [(c["notebook"], by_key[(c["notebook"], c["name"])]) for c in thinnest(summary, 20)]
-    parts.append("<h2>The thinnest 20 margins</h2>" + table(thin, True))
+    thin = [(c["notebook"], by_key[(c["notebook"], c["name"])]) for c in thinnest(summary, 20, varying=True)]
+    parts.append("<h2>The thinnest 20 margins among claims that vary with the seed</h2>" + table(thin, True))
+    fixed = [(c["notebook"], by_key[(c["notebook"], c["name"])]) for c in thinnest(summary, 10 ** 6, varying=False)]
+    parts.append("<h2>Claims with the same value at every seed</h2><p>Counts and fixed models on fixed "
+                 "inputs: their margin is a property of the code, and the seeds are no evidence for "
+                 "them.</p>" + table(fixed, True))
     for nb, entry in summary["notebooks"].items():
         runs = entry["runs"]
         parts.append(f"<section id='nb-{e(nb)}'><h2>{e(nb)}</h2><p>"
@@ -274,8 +286,12 @@ def sweep_course(*, seeds: int, start: int = 0, only: list[str] | None = None,
     (out / "sweep.json").write_text(json.dumps({"meta": meta, **summary}, indent=1, default=str),
                                     encoding="utf-8")
     (out / "sweep.html").write_text(render_sweep(summary, meta), encoding="utf-8")
-    print("\nthinnest margins (relative to the claim's scale):")
-    for c in thinnest(summary, 20):
+    fixed = thinnest(summary, 10 ** 6, varying=False)
+    print(f"\n{len(fixed)} thresholded claim(s) took the same value at every seed (counts, fixed "
+          "models on fixed inputs: the seeds are no evidence for them); at their threshold: "
+          + (", ".join(f"{c['notebook']} · {c['name']}" for c in fixed if c["worst_margin"] == 0) or "none"))
+    print("thinnest margins among claims that vary with the seed (relative to the claim's scale):")
+    for c in thinnest(summary, 20, varying=True):
         print(f"  {c['notebook']} · {c['name']}: worst {format_value(c['worst_margin'])} at seed "
               f"{c['worst_seed']} (relative {c['relative_margin']:.3f}; z "
               f"{'–' if c['z'] is None else format(c['z'], '.1f')}; range "
