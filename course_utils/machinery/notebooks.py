@@ -40,31 +40,31 @@ CATALOG = [
                  "chance and a 20-label probe, SmolLM2 generating (greedy vs sampling, tokens/s, the KV "
                  "cache's speed-up, 40 fixed facts ranked by likelihood against chance, a question "
                  "about an article)",
-                 quick="62 s", full="not yet run on a GPU; smoke run: 1.3 GiB peak"),
+                 quick="30 s", full="not yet run on a GPU; smoke run: 1.3 GiB peak"),
     NotebookInfo("02", "02_self_attention.ipynb", "Self-attention mechanism",
                  "Q, K, V by hand, why divide by √d_k (entropy and gradients measured), masks, "
                  "multi-head attention equal to PyTorch, a classifier and what it attends to",
-                 quick="33 s", full="not yet run on a GPU; smoke run: 1.9 GiB peak"),
+                 quick="20 s", full="not yet run on a GPU; smoke run: 1.9 GiB peak"),
     NotebookInfo("03", "03_positional_encoding.ipynb", "Positional encoding",
                  "permutation equivariance shown, sinusoidal shift property verified, "
                  "learned and rotary positions, chance without positions, length generalisation",
-                 quick="28 s", full="not yet run on a GPU; smoke run: 0.7 GiB peak"),
+                 quick="15 s", full="not yet run on a GPU; smoke run: 0.7 GiB peak"),
     NotebookInfo("04", "04_complexity.ipynb", "Computational complexity vs RNNs",
                  "Vaswani et al.'s Table 1 measured (FLOPs counted, sequential ops and path "
                  "lengths counted); attention vs LSTM in n and d: FLOPs, time, peak memory and "
                  "slopes; naive vs fused SDPA memory; vanishing gradients",
-                 quick="43 s", full="not yet run on a GPU; smoke run: 2.6 GiB peak"),
+                 quick="20 s", full="not yet run on a GPU; smoke run: 2.6 GiB peak"),
     NotebookInfo("05", "05_parallelization.ipynb", "Parallelization",
                  "sequential steps counted; training throughput of a transformer, fused LSTM and "
                  "LSTM loop; 1 vs 2 threads; teacher forcing vs generation, KV cache; causal vs "
                  "masked pre-training; DDP with "
                  "torchrun, gradients equal, all-reduce cost",
-                 quick="53 s", full="not yet run on a GPU; smoke run: 3.9 GiB peak"),
+                 quick="35 s", full="not yet run on a GPU; smoke run: 3.9 GiB peak"),
     NotebookInfo("06", "06_scaling.ipynb", "Scaling: data, parameters, heads",
                  "char-level LM on BBC News: power laws in parameters and data with fitted "
                  "exponents and how α changes with training length, overfitting, heads at fixed width against "
                  "seed noise, fixed FLOPs vs fixed seconds and Chinchilla (all parameters); ViT vs CNN on digits as the training set grows",
-                 quick="83 s", full="not yet run on a GPU; smoke run: 5.1 GiB peak"),
+                 quick="40 s", full="not yet run on a GPU; smoke run: 5.1 GiB peak"),
     NotebookInfo("07", "07_attention_visualization.ipynb",
                  "Attention visualization and interpretability",
                  "every layer and head of a trained model and of pretrained MiniLM (offline); "
@@ -75,30 +75,30 @@ CATALOG = [
                  "permuted attention; MiniLM fine-tuned (first layer only in quick) vs from scratch on "
                  "topic-balanced articles; WEAT bias test "
                  "(Caliskan's roles); training energy (GPT-3 per Patterson et al.)",
-                 quick="54 s", full="not yet run on a GPU; smoke run: 3.3 GiB peak"),
+                 quick="30 s", full="not yet run on a GPU; smoke run: 3.3 GiB peak"),
     NotebookInfo("08", "08_depth.ipynb", "Impact of depth",
                  "multi-hop variable binding: accuracy against layers and the minimum depth per "
                  "hop count; parameters and time per step against depth; residuals removed; "
                  "post-LN vs pre-LN gradient norms and warm-up",
-                 quick="54 s", full="not yet run on a GPU; smoke run: 1.2 GiB peak"),
+                 quick="25 s", full="not yet run on a GPU; smoke run: 1.2 GiB peak"),
     NotebookInfo("09", "09_oov_tokenization.ipynb",
                  "Out-of-vocabulary words and subword tokenization",
                  "OOV rate vs vocabulary size and Zipf on Wikipedia; char/BPE/WordPiece/Unigram; "
                  "BPE from scratch equals tokenizers; WordPiece's greedy encoding vs merges; "
                  "[UNK] vs byte-level BPE; GRU and transformer, word vs subword, on unseen words",
-                 quick="53 s", full="not yet run on a GPU; smoke run: 1.2 GiB peak"),
+                 quick="25 s", full="not yet run on a GPU; smoke run: 1.2 GiB peak"),
     NotebookInfo("10", "10_long_sequences.ipynb", "Long sequences: sparse, Longformer, Linformer",
                  "time and peak memory to n = 8k (32k in full) for naive, fused SDPA, sliding "
                  "window, block-sparse and Linformer, slopes and crossovers; limits exact; error "
                  "on MiniLM's inputs; two-layer models on a needle task and BBC News vs "
                  "truncation",
-                 quick="52 s", full="not yet run on a GPU; smoke run: 8.6 GiB peak"),
+                 quick="25 s", full="not yet run on a GPU; smoke run: 8.6 GiB peak"),
     NotebookInfo("11", "11_transformers_vs_rnns.ipynb", "Transformers vs RNNs",
                  "equal parameter and time budgets: first-token recall against L, BBC and "
                  "sentiment, EN→FR number translation (encoder-decoder drawn) with Bahdanau "
                  "attention and alignments; "
                  "speed; constant RNN state vs KV cache; linear attention as an RNN",
-                 quick="51 s", full="not yet run on a GPU; smoke run: 1.1 GiB peak"),
+                 quick="30 s", full="not yet run on a GPU; smoke run: 1.1 GiB peak"),
 ]
 
 
