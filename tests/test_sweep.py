@@ -49,11 +49,11 @@ def test_summarise_finds_the_worst_seed_and_unjudged_failures():
     assert lime["min"] == 0.28 and lime["median"] == 0.40 and lime["max"] == 0.50
     assert lime["worst_seed"] == 2 and lime["worst_margin"] == pytest.approx(-0.02)
     assert lime["failed_at"] == [2]
-    assert lime["relative_margin"] == pytest.approx(-0.02 / 0.4)
+    assert lime["relative_margin"] == pytest.approx(-0.02 / 0.3)    # scale: max(threshold, worst value)
     assert lime["z"] == pytest.approx((0.39333 - 0.3) / 0.1106, rel=1e-2)
     assert by["speed-up"]["failed_at"] == [2] and by["speed-up"]["timing"]
     assert by["order"]["observed"] and by["order"]["worst_margin"] is None
-    assert [c["name"] for c in thinnest(s, 2)] == ["speed-up", "lime beats random"]   # -0.5/2.5, -0.02/0.4
+    assert [c["name"] for c in thinnest(s, 2)] == ["speed-up", "lime beats random"]   # -0.5/2, -0.02/0.3
 
 
 def test_claims_that_never_vary_are_ranked_apart():

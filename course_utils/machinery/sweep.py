@@ -9,8 +9,9 @@ failed there). ``build/sweep/sweep.json`` holds all of it and ``build/sweep/swee
 in the report's style, thinnest margins first.
 
 A margin is measured in the claim's own units (``value − at_least``, ``at_most − value``) and also
-relative to the claim's scale, ``max(|threshold|, |median|)``, so margins of claims in different
-units can be ranked; ``z`` is the distance from the mean to the threshold in standard deviations
+relative to the claim's scale, ``max(|threshold|, |value at the worst seed|)``, so margins of
+claims in different units can be ranked (the worst seed's value, not the median: a claim whose
+values spread over orders of magnitude far above its threshold is not thin); ``z`` is the distance from the mean to the threshold in standard deviations
 across seeds (how many seed-to-seed spreads separate the claim from failing). Timing claims count
 with the value their threshold saw even where the run left them unjudged (a busy machine); they are
 marked, since their thresholds hold only on the devices they were verified on.
@@ -86,7 +87,8 @@ class ClaimSweep:
             seed = min(margins, key=margins.get)
             worst = margins[seed]
             thresholds = [abs(t) for t in (self.at_least, self.at_most) if t is not None]
-            scale = max(thresholds + [abs(out["median"] or 0.0)])
+            worst_value = self.values[seed]
+            scale = max(thresholds + [abs(float(worst_value)) if math.isfinite(float(worst_value)) else 0.0])
             out.update(worst_margin=worst, worst_seed=seed,
                        relative_margin=(worst / scale) if scale > 0 else None)
             if len(nums) >= 2:
