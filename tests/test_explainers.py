@@ -174,25 +174,30 @@ def test_integrated_gradients_completeness_within_5_percent(which):
     assert (scores[fixed] == 0).all() and (scores[1, 6:] == 0).all()
 
 
+class _Switch(torch.nn.Module):
+    """A toy classifier whose logit jumps by ``height`` where log(total presence) crosses
+    ``-at``, over a stretch of about 1 / ``sharpness``."""
+    pad_id = 0
+
+    def __init__(self, height, sharpness, at, eps):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(1))
+        self.height, self.sharpness, self.at, self.eps = height, sharpness, at, eps
+
+    def forward(self, tokens, presence=None):
+        g = torch.ones(tokens.shape) if presence is None else presence
+        total = (g * (tokens != 0)).sum(1)                      # how much of the sequence is present
+        logit = self.height * torch.sigmoid(self.sharpness * (torch.log(total + self.eps) + self.at)) * self.w
+        return torch.stack([-logit, logit], 1)
+
+
 def test_integrated_gradients_scans_for_a_sharp_switch():
     """A model whose logit jumps by 8 over a short stretch of log presence (as a trained
     classifier's decision can): evenly spaced steps miss the jump and the scores do not add up;
     with the scan (the default) they add up within 5 %."""
-    class Switch(torch.nn.Module):
-        pad_id = 0
-
-        def __init__(self):
-            super().__init__()
-            self.w = torch.nn.Parameter(torch.ones(1))
-
-        def forward(self, tokens, presence=None):
-            g = torch.ones(tokens.shape) if presence is None else presence
-            total = (g * (tokens != 0)).sum(1)                  # how much of the sequence is present
-            logit = 8 * torch.sigmoid(5 * (torch.log(total + 1e-12) + 9.3)) * self.w
-            return torch.stack([-logit, logit], 1)
-
-    even = E.integrated_gradients(Switch(), TOKENS, steps=16, scan=0, return_delta=True)[1]
-    scanned = E.integrated_gradients(Switch(), TOKENS, steps=16, return_delta=True)[1]
+    switch = _Switch(8, 5, 9.3, 1e-12)
+    even = E.integrated_gradients(switch, TOKENS, steps=16, scan=0, return_delta=True)[1]
+    scanned = E.integrated_gradients(switch, TOKENS, steps=16, return_delta=True)[1]
     assert (even[0].abs() / even[1].abs()).max() > 0.2
     assert (scanned[0].abs() / scanned[1].abs()).max() < 0.05
 
@@ -201,21 +206,9 @@ def test_integrated_gradients_ramp_reaches_a_switch_near_zero_presence():
     """A trained classifier can give its deciding word an attention logit 20 or more above the
     rest, so the word still counts at presence e^-20 and F jumps between g = 0 and the first point
     of a ramp of 20: the scores miss the jump. The default ramp (40) starts below it."""
-    class EarlySwitch(torch.nn.Module):
-        pad_id = 0
-
-        def __init__(self):
-            super().__init__()
-            self.w = torch.nn.Parameter(torch.ones(1))
-
-        def forward(self, tokens, presence=None):
-            g = torch.ones(tokens.shape) if presence is None else presence
-            total = (g * (tokens != 0)).sum(1)
-            logit = 4 * torch.sigmoid(3 * (torch.log(total + 1e-30) + 27)) * self.w
-            return torch.stack([-logit, logit], 1)
-
-    short = E.integrated_gradients(EarlySwitch(), TOKENS, steps=16, ramp=20, return_delta=True)[1]
-    default = E.integrated_gradients(EarlySwitch(), TOKENS, steps=16, return_delta=True)[1]
+    early = _Switch(4, 3, 27, 1e-30)
+    short = E.integrated_gradients(early, TOKENS, steps=16, ramp=20, return_delta=True)[1]
+    default = E.integrated_gradients(early, TOKENS, steps=16, return_delta=True)[1]
     assert (short[0].abs() / short[1].abs()).min() > 0.5
     assert (default[0].abs() / default[1].abs()).max() < 0.05
 
