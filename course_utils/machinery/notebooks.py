@@ -48,18 +48,18 @@ CATALOG = [
     NotebookInfo("03", "03_positional_encoding.ipynb", "Positional encoding",
                  "permutation equivariance shown, sinusoidal shift property verified, "
                  "learned and rotary positions, chance without positions, length generalisation",
-                 quick="15 s", full="not yet run on a GPU; smoke run: 0.7 GiB peak"),
+                 quick="15 s", full="not yet run on a GPU; smoke run: 5.1 GiB peak"),
     NotebookInfo("04", "04_complexity.ipynb", "Computational complexity vs RNNs",
                  "Vaswani et al.'s Table 1 measured (FLOPs counted, sequential ops and path "
                  "lengths counted); attention vs LSTM in n and d: FLOPs, time, peak memory and "
                  "slopes; naive vs fused SDPA memory; vanishing gradients",
-                 quick="20 s", full="not yet run on a GPU; smoke run: 2.6 GiB peak"),
+                 quick="20 s", full="not yet run on a GPU; smoke run: 3.6 GiB peak"),
     NotebookInfo("05", "05_parallelization.ipynb", "Parallelization",
                  "sequential steps counted; training throughput of a transformer, fused LSTM and "
                  "LSTM loop; 1 vs 2 threads; teacher forcing vs generation, KV cache; causal vs "
                  "masked pre-training; DDP with "
                  "torchrun, gradients equal, all-reduce cost",
-                 quick="35 s", full="not yet run on a GPU; smoke run: 3.9 GiB peak"),
+                 quick="35 s", full="not yet run on a GPU; smoke run: 4.0 GiB peak"),
     NotebookInfo("06", "06_scaling.ipynb", "Scaling: data, parameters, heads",
                  "char-level LM on BBC News: power laws in parameters and data with fitted "
                  "exponents and how α changes with training length, overfitting, heads at fixed width against "
@@ -75,18 +75,18 @@ CATALOG = [
                  "permuted attention; MiniLM fine-tuned (first layer only in quick) vs from scratch on "
                  "topic-balanced articles; WEAT bias test "
                  "(Caliskan's roles); training energy (GPT-3 per Patterson et al.)",
-                 quick="30 s", full="not yet run on a GPU; smoke run: 3.3 GiB peak"),
+                 quick="30 s", full="not yet run on a GPU; smoke run: 3.4 GiB peak"),
     NotebookInfo("08", "08_depth.ipynb", "Impact of depth",
                  "multi-hop variable binding: accuracy against layers and the minimum depth per "
                  "hop count; parameters and time per step against depth; residuals removed; "
                  "post-LN vs pre-LN gradient norms and warm-up",
-                 quick="25 s", full="not yet run on a GPU; smoke run: 1.2 GiB peak"),
+                 quick="25 s", full="not yet run on a GPU; smoke run: 1.5 GiB peak"),
     NotebookInfo("09", "09_oov_tokenization.ipynb",
                  "Out-of-vocabulary words and subword tokenization",
                  "OOV rate vs vocabulary size and Zipf on Wikipedia; char/BPE/WordPiece/Unigram; "
                  "BPE from scratch equals tokenizers; WordPiece's greedy encoding vs merges; "
                  "[UNK] vs byte-level BPE; GRU and transformer, word vs subword, on unseen words",
-                 quick="25 s", full="not yet run on a GPU; smoke run: 1.2 GiB peak"),
+                 quick="25 s", full="not yet run on a GPU; smoke run: 1.1 GiB peak"),
     NotebookInfo("10", "10_long_sequences.ipynb", "Long sequences: sparse, Longformer, Linformer",
                  "time and peak memory to n = 8k (32k in full) for naive, fused SDPA, sliding "
                  "window, block-sparse and Linformer, slopes and crossovers; limits exact; error "
@@ -98,7 +98,7 @@ CATALOG = [
                  "sentiment, EN→FR number translation (encoder-decoder drawn) with Bahdanau "
                  "attention and alignments; "
                  "speed; constant RNN state vs KV cache; linear attention as an RNN",
-                 quick="30 s", full="not yet run on a GPU; smoke run: 1.1 GiB peak"),
+                 quick="30 s", full="not yet run on a GPU; smoke run: 1.0 GiB peak"),
 ]
 
 
