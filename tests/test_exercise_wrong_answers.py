@@ -16,6 +16,8 @@ from course_utils.attention import scaled_dot_product_attention
 from course_utils.interpret import attention_rollout
 from course_utils.positional import RotaryEmbedding, sinusoidal_encoding
 
+from conftest import dilated_layers
+
 
 # ---- answers, right and wrong ---------------------------------------------------------------
 def _block(d, ff):
@@ -61,14 +63,6 @@ def _rope(x, offset, halves=False, use_offset=True):
     a, b = (x[:, : d // 2], x[:, d // 2:]) if halves else (x[:, 0::2], x[:, 1::2])
     ra, rb = a * angle.cos() - b * angle.sin(), a * angle.sin() + b * angle.cos()
     return torch.cat([ra, rb], 1) if halves else torch.stack([ra, rb], -1).flatten(1)
-
-
-def _dilated(n, k):
-    layers, reach = 0, 0
-    while reach < n - 1:
-        reach += (k - 1) * k ** layers
-        layers += 1
-    return layers
 
 
 def _cross(n, m, d):
@@ -205,7 +199,7 @@ CASES = {
         (lambda n, m, d: _cross(n, m, d) // 2, "2 FLOPs per multiply-add"),
         (lambda n, m, d: _cross(n, m, d) - 2 * n * d * d, "projection is missing")]),
     "04-2 check_dilated_conv_layers": (ex.check_dilated_conv_layers, [
-        lambda n, k: float(_dilated(n, k)),
+        lambda n, k: float(dilated_layers(n, k)),
         lambda n, k: next(L for L in range(64) if k ** L >= n)], [
         (lambda n, k: math.ceil(math.log(n, k)), "floating-point log"),
         (lambda n, k: math.floor(math.log(n - 1, k)) + 1, "floating-point log"),

@@ -87,6 +87,15 @@ def _rounding_note(got, gap: float) -> str | None:
     return None
 
 
+def _diagnosis(got, gap: float, mistakes, wrong_answer, rtol: float = FLOAT32_RTOL) -> str | None:
+    """Why a refused tensor answer is wrong: the message of the first known mistake whose answer
+    ``got`` equals (``mistakes``: ``[(keyword arguments of wrong_answer, message), ...]``, each
+    compared to ``rtol``), else a rounding note (:func:`_rounding_note`), else None."""
+    hint = next((say for wrong, say in mistakes
+                 if _close(got, wrong_answer(**wrong), rtol=rtol)), None)
+    return hint if hint is not None else _rounding_note(got, gap)
+
+
 def _parts_explaining(diffs: Sequence[float], parts: dict[str, Sequence[float]],
                       max_parts: int = 3) -> list[tuple[str, ...]]:
     """The smallest sets of named parts whose values add up to ``diffs`` at every size tried

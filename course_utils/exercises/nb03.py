@@ -5,7 +5,7 @@ from typing import Callable
 
 import torch
 
-from ._common import (_as_tensor, _close, _gap, _not_attempted, _rounding_note, _shape_problem,
+from ._common import (_as_tensor, _close, _diagnosis, _gap, _not_attempted, _shape_problem,
                       _verdict, exercise_check)
 
 __all__ = ['check_sinusoidal', 'check_rotation']
@@ -62,10 +62,7 @@ def check_sinusoidal(fn: Callable[[int, int], torch.Tensor] | None) -> bool:
         if _close(got, truth):
             continue
         gap = _gap(got, truth)
-        hint = next((say for wrong, say in _SINUSOID_MISTAKES
-                     if _close(got, _sinusoid(P, d, **wrong), rtol=1e-4)), None)
-        if hint is None:
-            hint = _rounding_note(got, gap)
+        hint = _diagnosis(got, gap, _SINUSOID_MISTAKES, lambda **w: _sinusoid(P, d, **w), rtol=1e-4)
         if hint is None:
             diff = (_as_tensor(got).double() - truth).abs()
             col = int((diff.max(0).values > 1e-4).nonzero()[0])       # first wrong column
@@ -129,10 +126,7 @@ def check_rotation(fn: Callable[[torch.Tensor, int], torch.Tensor] | None) -> bo
         if _close(got, truth):
             continue
         gap = _gap(got, truth)
-        hint = next((say for wrong, say in _ROPE_MISTAKES
-                     if _close(got, _rope(x, offset, **wrong), rtol=1e-4)), None)
-        if hint is None:
-            hint = _rounding_note(got, gap)
+        hint = _diagnosis(got, gap, _ROPE_MISTAKES, lambda **w: _rope(x, offset, **w), rtol=1e-4)
         if hint is None:
             diff = (_as_tensor(got).double() - truth).abs()
             row = int(diff.max(1).values.argmax())

@@ -6,7 +6,7 @@ from typing import Callable
 
 import torch
 
-from ._common import (_close, _gap, _not_attempted, _rounding_note, _shape_problem, _verdict,
+from ._common import (_close, _diagnosis, _gap, _not_attempted, _shape_problem, _verdict,
                       exercise_check)
 
 __all__ = ['check_rollout', 'check_weat_effect']
@@ -60,9 +60,7 @@ def check_rollout(fn: Callable | None) -> bool:
         return _verdict(False, "", f"{problem}: one row per position")
     if not _close(got, truth):
         gap = _gap(got, truth)
-        hint = next((say for wrong, say in _ROLLOUT_MISTAKES
-                     if _close(got, _rollout(layers, **wrong))), None)
-        hint = hint or _rounding_note(got, gap) or (
+        hint = _diagnosis(got, gap, _ROLLOUT_MISTAKES, lambda **w: _rollout(layers, **w)) or (
             "compare your steps with the prompt's: heads averaged, the residual mixed in (half "
             "each), rows renormalised, layers multiplied")
         return _verdict(False, "", f"max error {gap:.2e}: {hint}")

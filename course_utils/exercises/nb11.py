@@ -5,8 +5,8 @@ from typing import Callable
 
 import torch
 
-from ._common import (_close, _gap, _not_attempted, _rounding_note, _shape_problem, _verdict,
-                      exercise_check)
+from ._common import (_close, _diagnosis, _gap, _not_attempted, _rounding_note, _shape_problem,
+                      _verdict, exercise_check)
 
 __all__ = ['check_state_bytes', 'check_linear_attention_recurrence', 'check_retention_recurrence']
 
@@ -145,9 +145,8 @@ def check_retention_recurrence(fn: Callable | None) -> bool:
         if _close(got, truth):
             continue
         gap = _gap(got, truth)
-        hint = next((say for wrong, say in _RETENTION_MISTAKES
-                     if _close(got, _retention(q, k, v, gamma, **wrong))), None)
-        hint = hint or _rounding_note(got, gap) or (
+        hint = _diagnosis(got, gap, _RETENTION_MISTAKES,
+                          lambda **w: _retention(q, k, v, gamma, **w)) or (
             "Read the mask D: which weight does token t get at its own step, and which one step "
             "later? A state updated once per step must give both, and y_t must read it after "
             "token t is in.")
