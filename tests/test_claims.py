@@ -82,7 +82,29 @@ def test_table_renders_and_requires_claims():
     claim("a", 2.0, at_most=3.0)
     observe("b", 1)
     table = claims_table()
-    assert "holds" in table._repr_html_() and "observed" in repr(table)
+    assert "holds" in table._repr_html_() and "observed" in table.text()
+    assert repr(table) == "1 claims: 1 held; 1 numbers reported without a threshold"
+    assert "<details>" in table._repr_html_()   # folded under its summary line
+
+
+def test_quiet_claims_print_nothing_unless_they_fail(capsys):
+    claim("sanity: a count", 3, at_least=3, quiet=True)
+    observe("shown in the table above", 0.5, quiet=True)
+    assert capsys.readouterr().out == ""
+    claim("sanity: broken", 2, at_least=3, quiet=True)
+    assert "✘ sanity: broken: 2 (expected >= 3) FAILED" in capsys.readouterr().out
+    assert [c.name for c in claims.claims()] == ["sanity: a count", "shown in the table above",
+                                                 "sanity: broken"]
+
+
+def test_printed_lines_stay_short_when_a_timing_is_not_judged(monkeypatch, capsys):
+    monkeypatch.setattr(claims, "_RUN_DEVICE", "cuda:0")
+    claim("KV cache speed-up at the longest prompt, n = 256 tokens", 3.043, at_least=2,
+          timing=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("○ KV cache speed-up") and len(lines) == 2
+    assert all(len(line) <= claims.LINE_WIDTH for line in lines)
+    assert "not yet verified on cuda; it would have held" in lines[1]
 
 
 def test_rerun_replaces_a_claim():

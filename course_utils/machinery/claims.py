@@ -50,6 +50,8 @@ class Claim:
     at_most: float | None = None
     timing: bool = False  # a time, speed-up or rate: judged only on a verified, quiet device
     would_hold: bool | None = None  # an unjudged claim: what its threshold said of the value
+    unjudged_short: str = ""  # the same reason in a few words, for the printed line
+    quiet: bool = False  # recorded for the table and the report, not printed (unless it failed)
 
     def status(self) -> str:
         if self.holds is None:
@@ -66,18 +68,22 @@ class Claim:
         the line (otherwise a learner reads it twice)."""
 
     def __repr__(self) -> str:
+        """The line printed under the cell: short enough not to wrap (the table and the report
+        keep the full reason a timing was not judged)."""
         text = f"{self.mark()} {self.name}: {format_value(self.value)}"
         if self.expected != "(reported)":
             text += f" (expected {self.expected}"
-            text += f"; threshold verified on {self.verified_on})" if self.verified_on else ")"
+            text += f", verified on {self.verified_on})" if self.verified_on else ")"
         if self.unjudged:
-            return f"{text} not judged here: {self.unjudged}"
+            tail = f" not judged here: {self.unjudged_short or 'see the claims table'}"
+            return text + tail if len(text + tail) <= LINE_WIDTH else f"{text}\n  {tail.strip()}"
         if self.holds is False:
-            return f"{text} FAILED; the claims table at the end will fail"
+            return f"{text} FAILED"
         return text
 
 
 _CLAIMS: list[Claim] = []
+LINE_WIDTH = 100  # JupyterLab wraps longer printed lines, sometimes inside a number
 
 
 def format_value(value: Any) -> str:
@@ -144,31 +150,34 @@ def _device_type() -> str:
 
 
 def _why_unjudged(timing: Any, hardware: bool, verified_on: tuple[str, ...] | None,
-                  threads: int | None) -> str:
+                  threads: int | None) -> tuple[str, str]:
+    """Why a claim is reported instead of judged, in full and in a few words ("", "" if judged)."""
     if smoke_run():
-        return "smoke run (full sizes, loops cut to a step or two)"
+        return "smoke run (full sizes, loops cut to a step or two)", "smoke run"
     if not (timing or hardware):
-        return ""
+        return "", ""
     devices = verified_on or VERIFIED_ON
     here = _device_type()
     if here not in devices:
         return (f"its threshold was verified on {'/'.join(devices)}; this run is on {here}, "
-                "so it is reported until it has been measured there")
+                "so it is reported until it has been measured there",
+                f"threshold not yet verified on {here}")
     if timing:
         from . import machine
 
         start = timing if isinstance(timing, machine.CpuSnapshot) else None
         quiet, why = machine.judge_quiet(start, threads=threads)
         if not quiet:
-            return f"the machine was busy ({why}), so this timing is reported, not judged"
-    return ""
+            return (f"the machine was busy ({why}), so this timing is reported, not judged",
+                    "the machine was busy")
+    return "", ""
 
 
 def claim(name: str, value: Any, *, at_least: float | None = None,
           at_most: float | None = None, holds: bool | None = None,
           expected: str | None = None, detail: str = "", timing: Any = False,
           hardware: bool = False, verified_on: tuple[str, ...] | None = None,
-          threads: int | None = None) -> Claim:
+          threads: int | None = None, quiet: bool = False) -> Claim:
     """Record a measured claim, print one line about it, and return it. Never raises for a
     claim that does not hold: :func:`claims_table` does, at the end of the notebook.
 
@@ -185,6 +194,8 @@ def claim(name: str, value: Any, *, at_least: float | None = None,
     - ``hardware=True``: the value depends on the device but not on its load: judged only on
       ``verified_on`` devices. (No notebook uses it today: an accuracy reached in a budget of
       seconds turned out to depend on the load too, so it is a timing claim.)
+    - ``quiet=True``: record it for the claims table and the report without printing a line
+      (a sanity check, or a number the cell already shows); a claim that fails still prints.
     """
     value = _to_builtin(value)
     bounds = at_least is not None or at_most is not None
@@ -209,26 +220,31 @@ def claim(name: str, value: Any, *, at_least: float | None = None,
     else:
         holds = bool(holds)
         expected = expected or "holds"
-    why = _why_unjudged(timing, hardware, verified_on, threads)
+    why, short = _why_unjudged(timing, hardware, verified_on, threads)
     c = Claim(name=name, value=value, expected=expected, holds=None if why else holds,
               detail=detail, unjudged=(f"{why}; it would have {'held' if holds else 'failed'}"
                                        if why else ""),
               verified_on="/".join(verified_on or VERIFIED_ON) if (timing or hardware) else "",
               at_least=None if at_least is None else float(at_least),
               at_most=None if at_most is None else float(at_most),
-              timing=bool(timing), would_hold=holds if why else None)
+              timing=bool(timing), would_hold=holds if why else None,
+              unjudged_short=(f"{short}; it would have {'held' if holds else 'failed'}"
+                              if why else ""), quiet=quiet)
     _add(c)
-    print(repr(c))
+    if not quiet or c.holds is False:
+        print(repr(c))
     return c
 
 
-def observe(name: str, value: Any, *, detail: str = "") -> Claim:
+def observe(name: str, value: Any, *, detail: str = "", quiet: bool = False) -> Claim:
     """Record a measured number that the notebook reports but does not assert, and print one
-    line about it (``· name: value``)."""
+    line about it (``· name: value``): print the number this way instead of a second time.
+    ``quiet=True``: record it without a line, where a table or figure of the cell shows it."""
     c = Claim(name=name, value=_to_builtin(value), expected="(reported)", holds=None,
-              detail=detail)
+              detail=detail, quiet=quiet)
     _add(c)
-    print(repr(c))
+    if not quiet:
+        print(repr(c))
     return c
 
 
@@ -251,10 +267,29 @@ def reset() -> None:
 
 
 class ClaimsTable:
-    """The claims of a notebook; renders as an HTML table in Jupyter and as text elsewhere."""
+    """The claims of a notebook: one summary line, with every row folded under it (an HTML
+    ``<details>`` in Jupyter; :meth:`text` as plain text). The report keeps every row too."""
 
     def __init__(self, items: list[Claim]):
         self.items = items
+
+    def summary(self) -> str:
+        """One line: "32 claims: 30 held, 2 reported where timings cannot be judged; 9
+        numbers reported without a threshold"."""
+        judged = [c for c in self.items if c.expected != "(reported)"]
+        held = sum(c.holds is True for c in judged)
+        failed = sum(c.holds is False for c in judged)
+        unjudged = sum(bool(c.unjudged) for c in judged)
+        parts = [f"{held} held"]
+        if failed:
+            parts.append(f"{failed} FAILED")
+        if unjudged:
+            parts.append(f"{unjudged} reported where timings cannot be judged")
+        observed = len(self.items) - len(judged)
+        text = f"{len(judged)} claims: " + ", ".join(parts)
+        if observed:
+            text += f"; {observed} numbers reported without a threshold"
+        return text
 
     def _repr_html_(self) -> str:
         import html
@@ -268,17 +303,24 @@ class ClaimsTable:
             f"title='{html.escape(c.unjudged, quote=True)}'>{c.status()}</td></tr>"
             for c in self.items)
         unjudged = [c for c in self.items if c.unjudged]
-        note = (f"<p>{len(unjudged)} claim(s) not judged in this run: "
-                f"{html.escape(unjudged[0].unjudged)}</p>" if unjudged else "")
-        return ("<table><thead><tr><th>claim</th><th>measured</th><th>expected</th>"
-                f"<th>status</th></tr></thead><tbody>{rows}</tbody></table>{note}")
+        note = (f"<p>Not judged in this run: {html.escape(unjudged[0].unjudged)}</p>"
+                if unjudged else "")
+        failed = any(c.holds is False for c in self.items)
+        return (f"<details{' open' if failed else ''}><summary><b>"
+                f"{html.escape(self.summary())}</b> (click for every row)</summary>"
+                "<table><thead><tr><th>claim</th><th>measured</th><th>expected</th>"
+                f"<th>status</th></tr></thead><tbody>{rows}</tbody></table>{note}</details>")
 
-    def __repr__(self) -> str:
+    def text(self) -> str:
+        """Every row as plain text."""
         width = min(max((len(c.name) for c in self.items), default=5), 70)
         lines = [f"{'claim':<{width}}  {'measured':>12}  {'expected':<20}  status"]
         lines += [f"{c.name:<{width}}  {format_value(c.value):>12}  {c.expected:<20}  {c.status()}"
                   for c in self.items]
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.summary()
 
 
 def claims_table() -> ClaimsTable:
@@ -293,7 +335,7 @@ def claims_table() -> ClaimsTable:
 
             display(table)
         except ImportError:
-            print(repr(table))
+            print(table.text())
         names = "; ".join(f"{c.name} (measured {format_value(c.value)}, expected {c.expected})"
                           for c in failed)
         raise ClaimFailed(f"{len(failed)} claim(s) did not hold: {names}")
