@@ -91,6 +91,49 @@ def accuracy(model: nn.Module, inputs: Tensor, targets: Tensor, batch_size: int 
     return correct / max(1, inputs.shape[0])
 
 
+def _notebook_kernel() -> bool:
+    """True in a Jupyter or Colab kernel (where tqdm draws a widget), False in a terminal."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
+class _Progress:
+    """A training bar that leaves a line of text, not a widget, once it closes.
+
+    In a notebook the bar is an ipywidget shown through a display handle; :meth:`close` replaces
+    it with one line ("negation: 600 of 600 steps, 9.8 s"). A widget left in the saved output
+    reads "Error displaying widget: model not found" after a page reload or on reopening the
+    notebook without a kernel. The bar is also completed before it closes: a bar stopped before
+    its total turns red ("danger") in tqdm.notebook, which reads as a failure.
+    """
+
+    def __init__(self, total: int, desc: str, enabled: bool):
+        self.desc, self.handle = desc, None
+        if enabled and _notebook_kernel():
+            try:
+                from IPython.display import display
+                from tqdm.notebook import tqdm as notebook_tqdm
+
+                self.bar = notebook_tqdm(total=total, desc=desc, leave=False, mininterval=0.5,
+                                         display=False)
+                self.handle = display(self.bar.container, display_id=True)
+                return
+            except ImportError:  # no ipywidgets: tqdm's text bar below
+                pass
+        self.bar = tqdm(total=total, desc=desc, disable=not enabled, leave=False, mininterval=0.5)
+
+    def close(self, summary: str) -> None:
+        self.bar.total = self.bar.n
+        self.bar.close()
+        if self.handle is not None:
+            from IPython.display import Pretty
+
+            self.handle.update(Pretty(f"{self.desc}: {summary}"))
+
+
 @machine.watching  # a training run is a timing too (History.seconds, budgets)
 @sizes("steps", "eval_every", warmup_steps=0)
 def train(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], *, steps: int,
@@ -140,10 +183,8 @@ def train(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], *, steps: int
     budget_start = clock()
     in_eval = 0.0  # seconds spent in eval_fn
     model.train()
-    # The bar is driven by hand: a loop over tqdm(range(...)) that breaks early leaves a notebook
-    # bar red ("danger") and visible, which reads as a failure; a bar whose total is set to the
-    # steps taken before it closes is complete, and hides as leave=False asks.
-    bar = tqdm(total=steps, desc=desc, disable=not progress, leave=False, mininterval=0.5)
+    progress_bar = _Progress(steps, desc, progress)
+    bar = progress_bar.bar
     for step in range(steps):
         bar.update(1)
         try:
@@ -189,7 +230,8 @@ def train(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], *, steps: int
                 break
         if out_of_time:
             break
-    bar.total = bar.n                                   # stopped early: the bar is complete, not failed
-    bar.close()
     hist.seconds = time.perf_counter() - start
+    why = (", stopped at the target" if hist.stopped_at_target else
+           ", stopped at the time budget" if hist.stopped_at_time else "")
+    progress_bar.close(f"{bar.n} of {steps} steps, {hist.seconds:.1f} s{why}")
     return hist

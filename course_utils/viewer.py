@@ -1,6 +1,10 @@
-"""An attention viewer that works offline: layer and head selectors and a sentence box, drawn with
-matplotlib inside ipywidgets (no JavaScript from a CDN, unlike bertviz). Where no live front end
-is attached (CI, the course runner, ``COURSE_STATIC=1``) it draws one static figure instead.
+"""An attention viewer that works offline: layer and head selectors and a sentence box
+(ipywidgets) above a matplotlib figure (no JavaScript from a CDN, unlike bertviz). Where no live
+front end is attached (CI, the course runner, ``COURSE_STATIC=1``) it draws one static figure.
+
+The figure is an ordinary output updated through a display handle, not drawn inside a widget: a
+saved notebook keeps the last figure, so a reader who reopens it without a kernel still sees one
+(the selectors then read "model not found" until the cell runs again).
 """
 from __future__ import annotations
 
@@ -46,12 +50,14 @@ class AttentionViewer:
         self.head = w.Dropdown(options=["mean"] + list(range(H)), value=0, description="head")
         self.text = w.Text(value=text, description="sentence", continuous_update=False,
                            layout=w.Layout(width="95%"))
-        self.output = w.Output()
+        self.hint = w.HTML("<small>Pick a layer and head with the mouse (in JupyterLab the arrow "
+                           "keys move between cells); the selectors need a running kernel.</small>")
+        self._handle = None  # the figure's display handle, once shown
         self._tokens, self._weights = tokens, weights
         self.text.observe(self._on_text, names="value")
         for widget in (self.layer, self.head):
             widget.observe(lambda _change: self.redraw(), names="value")
-        self.widget = w.VBox([self.text, w.HBox([self.layer, self.head]), self.output])
+        self.widget = w.VBox([self.text, w.HBox([self.layer, self.head]), self.hint])
         self.figure = None
 
     def _on_text(self, change) -> None:
@@ -72,10 +78,11 @@ class AttentionViewer:
         """Draw the current selection into a new matplotlib figure and return it."""
         m, toks = self.matrix(), self.tokens
         fig, ax = plt.subplots(figsize=(0.35 * len(toks) + 2.5, 0.35 * len(toks) + 1.5))
-        ax.imshow(m, cmap="viridis", vmin=0, vmax=max(1e-9, float(m.max())))
-        ax.set_xticks(range(len(toks)), toks, rotation=90, fontsize=8)
-        ax.set_yticks(range(len(toks)), toks, fontsize=8)
+        image = ax.imshow(m, cmap="viridis", vmin=0, vmax=max(1e-9, float(m.max())))
+        ax.set_xticks(range(len(toks)), toks, rotation=90, fontsize=9)
+        ax.set_yticks(range(len(toks)), toks, fontsize=9)
         ax.grid(False)
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="attention weight")
         ax.set(xlabel="key (attended to)", ylabel="query",
                title=f"layer {self.layer.value}, head {self.head.value}")
         fig.tight_layout()
@@ -83,13 +90,15 @@ class AttentionViewer:
         return fig
 
     def redraw(self) -> None:
+        """Draw the selection into the figure's output (shown below the selectors)."""
         from IPython.display import display
 
-        with self.output:
-            self.output.clear_output(wait=True)
-            fig = self.draw()
-            display(fig)
-            plt.close(fig)
+        fig = self.draw()
+        if self._handle is None:
+            self._handle = display(fig, display_id=True)
+        else:
+            self._handle.update(fig)
+        plt.close(fig)
 
     def show(self, static: bool | None = None):
         """Display the widgets in a live front end, else a static figure of the selection."""
@@ -99,6 +108,6 @@ class AttentionViewer:
             static = not interactive_frontend()
         if static:
             return self.draw()
-        self.redraw()
         display(self.widget)
+        self.redraw()
         return None

@@ -260,3 +260,30 @@ def test_signal_word_task_with_a_none_label():
     assert two.classes == ["negative", "positive"] and set(two.train_y.tolist()) == {0, 1}
     with pytest.raises(ValueError, match="none_share"):
         signal_word_task(10, 10, seed=0, none_share=1.0)
+
+
+def test_viewer_figure_is_a_plain_output_that_a_saved_notebook_keeps(monkeypatch):
+    """The live viewer shows its figure through a display handle (kept in a saved notebook), not
+    inside an Output widget (lost on reopening: 'model not found'); a new head updates it."""
+    import IPython.display
+
+    shown, updates = [], []
+
+    class Handle:
+        def update(self, obj):
+            updates.append(obj)
+
+    def fake_display(obj, display_id=False):
+        shown.append(obj)
+        return Handle() if display_id else None
+
+    monkeypatch.setattr(IPython.display, "display", fake_display)
+    weights = torch.softmax(torch.randn(2, 3, 4, 4), -1)
+    v = AttentionViewer(lambda text: (text.split(), weights), "a b c d")
+    v.show(static=False)
+    controls, figure = shown
+    assert type(controls).__name__ == "VBox" and type(figure).__name__ == "Figure"
+    assert "Output" not in [type(c).__name__ for c in controls.children]
+    assert figure.axes[0].images[0].colorbar is not None           # a colour bar gives the values
+    v.head.value = 2
+    assert len(updates) == 1 and updates[0].axes[0].get_title() == "layer 0, head 2"

@@ -176,3 +176,35 @@ def test_progress_bar_of_an_early_stop_is_complete_not_failed(monkeypatch):
     (bar,) = bars
     assert bar.n == bar.total == 5
     assert bar.container.children[1].bar_style != "danger"
+
+
+def test_notebook_bar_leaves_a_line_of_text_not_a_widget(monkeypatch):
+    """In a notebook kernel the bar is shown through a display handle and replaced by one line of
+    text when training ends: a widget left in the saved output reads 'Error displaying widget:
+    model not found' after a reload (JupyterLab review J2)."""
+    import IPython.display
+    import torch
+
+    from course_utils import training
+
+    shown = []
+
+    class Handle:
+        def update(self, obj):
+            shown.append(obj)
+
+    def fake_display(obj, display_id=False):
+        shown.append(obj)
+        return Handle()
+
+    monkeypatch.setattr(training, "_notebook_kernel", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", fake_display)
+    model = torch.nn.Linear(2, 2)
+    data = [(torch.randn(4, 2), torch.randint(0, 2, (4,)))]
+    hist = training.train(model, data, steps=50, eval_fn=lambda: 1.0, eval_every=5, target=0.5,
+                          desc="toy")
+    assert hist.stopped_at_target
+    widget, text = shown
+    assert type(widget).__name__.endswith("HBox")                 # the live bar (a widget)
+    assert isinstance(text, IPython.display.Pretty)               # what stays in the output
+    assert text.data.startswith("toy: 5 of 50 steps") and "stopped at the target" in text.data
