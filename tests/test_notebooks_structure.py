@@ -111,3 +111,27 @@ def test_readme_table_is_the_generated_one(monkeypatch):
     text = (ROOT / "README.md").read_text()
     assert f"{README_START}\n{readme_table()}\n{README_END}" in text, \
         "README table is stale: run python -m course_utils sync"
+
+
+def test_reading_problems_finds_wrapped_lines_and_evidence_that_crowds_teaching():
+    from course_utils.machinery.notebooks import printed_lines, reading_problems
+
+    def executed(*texts):
+        nb = nbformat.v4.new_notebook()
+        cell = nbformat.v4.new_code_cell("print()")
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=t) for t in texts]
+        nb.cells = [cell]
+        return nb
+
+    fine = executed("loss 0.31 after 200 steps\n", "accuracy 0.97\n✔ accuracy: 0.97 (expected >= 0.9)\n")
+    assert printed_lines(fine) == (["✔ accuracy: 0.97 (expected >= 0.9)"],
+                                   ["loss 0.31 after 200 steps", "accuracy 0.97"])
+    assert reading_problems(fine) == []
+    crowded = executed("accuracy 0.97\n✔ accuracy: 0.97 (expected >= 0.9)\n· loss: 0.31\n")
+    assert reading_problems(crowded) == ["2 claim and observe lines against 1 other printed lines "
+                                         "(at most 50% of them: make sanity checks quiet, and print "
+                                         "no number twice)"]
+    wrapped = executed("x" * 101 + "\n", "a\rb\n", "c\n")    # \r: only the redrawn line counts
+    problems = reading_problems(wrapped)
+    assert len(problems) == 1 and "101 characters" in problems[0]
+    assert printed_lines(wrapped)[1][1:] == ["b", "c"]

@@ -18,7 +18,8 @@ from . import links
 from .editions import exercise_problems
 
 __all__ = ["CATALOG", "NotebookInfo", "notebooks_dir", "find_notebooks", "sync_notebook",
-           "notebook_problems", "readme_table", "sync_readme"]
+           "notebook_problems", "readme_table", "sync_readme", "markdown_words", "printed_lines",
+           "reading_problems"]
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,48 @@ def notebook_problems(path: Path) -> list[str]:
 
 MAX_CODE_LINES = 30      # a code cell a learner reads: ~25 lines as a rule, never more than this
 MAX_CLAIM_NAME = 60      # a claim reads as a line of evidence, not a paragraph
+MAX_CELLS = 50           # a chapter a learner finishes in one sitting ...
+MAX_MARKDOWN_WORDS = 3000  # ... markdown of every cell, exercises included
+MAX_PRINTED_LINE = 100   # JupyterLab wraps longer printed lines, sometimes inside a number
+MAX_EVIDENCE_SHARE = 0.5  # ✔/✘/○ and · lines at most half of the other printed lines
+
+
+def markdown_words(nb) -> int:
+    """Words (whitespace-separated tokens) in all markdown cells of a notebook."""
+    return sum(len(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
+
+
+def printed_lines(nb) -> tuple[list[str], list[str]]:
+    """The non-empty lines an executed notebook prints (stdout and plain-text displays without a
+    richer form): ``(evidence, other)``, evidence being the claim (✔ ✘ ○) and observe (·) lines."""
+    evidence, other = [], []
+    for c in nb.cells:
+        for o in c.get("outputs", []) if c.cell_type == "code" else []:
+            if o.output_type == "stream" and o.name == "stdout":
+                text = o.text
+            elif o.output_type in ("execute_result", "display_data") and \
+                    set(o.data) == {"text/plain"}:
+                text = o.data["text/plain"]
+            else:
+                continue
+            for line in text.split("\n"):
+                line = line.split("\r")[-1].rstrip()   # a carriage return redraws the line
+                if line.strip():
+                    (evidence if line.lstrip()[:1] in "✔✘○·" else other).append(line)
+    return evidence, other
+
+
+def reading_problems(executed) -> list[str]:
+    """What gets in a reader's way in an executed notebook: printed lines JupyterLab would wrap,
+    and evidence lines (claims, observations) outnumbering half of what the cells teach."""
+    evidence, other = printed_lines(executed)
+    problems = [f"printed line of {len(line)} characters (at most {MAX_PRINTED_LINE}): {line!r}"
+                for line in evidence + other if len(line) > MAX_PRINTED_LINE]
+    if len(evidence) > MAX_EVIDENCE_SHARE * len(other):
+        problems.append(f"{len(evidence)} claim and observe lines against {len(other)} other "
+                        f"printed lines (at most {MAX_EVIDENCE_SHARE:.0%} of them: make sanity "
+                        "checks quiet, and print no number twice)")
+    return problems
 
 
 def claim_names(code: str) -> list[str]:
