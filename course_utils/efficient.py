@@ -385,7 +385,7 @@ def train_long_classifiers(variants: dict[str, dict], train_x: Tensor, train_y: 
                            val_x: Tensor | None = None, val_y: Tensor | None = None,
                            eval_every: int = 25, target: float | None = None,
                            eval_batch_size: int = 64, device: torch.device | str = "cpu",
-                           **model_kw) -> dict[str, dict]:
+                           verbose: bool = True, **model_kw) -> dict[str, dict]:
     """Train one :class:`LongSequenceClassifier` per attention variant on the same data, from
     the same seed, and report each one's test accuracy.
 
@@ -400,7 +400,8 @@ def train_long_classifiers(variants: dict[str, dict], train_x: Tensor, train_y: 
     test set is read once, after training, so it never decides when to stop. Accuracies are
     computed ``eval_batch_size`` rows at a time (on a CPU, batches of tens of long sequences run
     faster than one huge batch). Returns ``{name: dict(accuracy, val_accuracy, steps, seconds,
-    model)}`` (``val_accuracy`` None without a validation split) and prints one line per variant.
+    model)}`` (``val_accuracy`` None without a validation split) and, with ``verbose``, prints one
+    line per variant (its test accuracy, steps and seconds).
     """
     from .training import accuracy, batches, train
 
@@ -445,6 +446,7 @@ def train_long_classifiers(variants: dict[str, dict], train_x: Tensor, train_y: 
         acc = score(model, xe, test_y)
         results[name] = dict(accuracy=acc, val_accuracy=hist.final_metric if xv is not None else None,
                              steps=hist.num_steps, seconds=hist.seconds, model=model)
-        print(f"{desc:>7} | {name:<22} accuracy {acc:.3f}  "
-              f"({hist.num_steps} steps, {hist.seconds:.1f} s)")
+        if verbose:
+            print(f"{desc:>7} | {name:<22} accuracy {acc:.3f}  "
+                  f"({hist.num_steps} steps, {hist.seconds:.1f} s)")
     return results

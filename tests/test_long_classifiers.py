@@ -121,3 +121,12 @@ def test_early_stopping_reads_the_validation_split_never_the_test_set():
     with pytest.raises(ValueError, match="both"):
         train_long_classifiers({"full": {}}, xtr, ytr, xte, yte, num_classes=2, steps=1,
                                batch_size=8, seed=0, val_x=xtr)
+
+
+def test_verbose_false_prints_no_result_line(capsys):
+    xtr, ytr, xte, yte = _data()
+    kw = dict(num_classes=2, steps=2, batch_size=8, seed=0, desc="quietrun", d_model=16)
+    train_long_classifiers({"full": dict(attention="full")}, xtr, ytr, xte, yte, **kw)
+    assert "quietrun | full" in capsys.readouterr().out
+    train_long_classifiers({"full": dict(attention="full")}, xtr, ytr, xte, yte, verbose=False, **kw)
+    assert "quietrun | full" not in capsys.readouterr().out

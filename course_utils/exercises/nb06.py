@@ -34,10 +34,9 @@ def check_compute_optimal(fn: Callable[[float], tuple[float, float]] | None) -> 
             else:
                 hint = f"D/N = {D / N:.4g}: Chinchilla's rule fixes the tokens per parameter"
             return _verdict(False, "", f"compute_optimal({C:.3g}) = ({N:.4g}, {D:.4g}): {hint}.")
-    return _verdict(True, "Right: N = sqrt(C/120). Chinchilla's own budget, 5.88e23 FLOPs, gives "
+    return _verdict(True, "Right: N = sqrt(C/120). Chinchilla's 5.88e23 FLOPs give "
                           f"{math.sqrt(5.88e23 / 120) / 1e9:.0f}B parameters and "
-                          f"{20 * math.sqrt(5.88e23 / 120) / 1e12:.1f}T tokens: the 70B model "
-                          "trained on 1.4T tokens.", "")
+                          f"{20 * math.sqrt(5.88e23 / 120) / 1e12:.1f}T tokens.", "")
 
 
 def _patches(images: torch.Tensor, p: int, patch_order: str = "rows",
@@ -100,5 +99,5 @@ def check_patchify(fn: Callable[[torch.Tensor, int], torch.Tensor] | None) -> bo
                     "pixels, it computes nothing")
         return _verdict(False, "", f"right shape, wrong values (images {tuple(images.shape)}, "
                                    f"patch {p}): {hint}.")
-    return _verdict(True, "Right: a patch embedding is this reshape followed by one Linear layer, "
-                          "the same as a convolution with kernel = stride = patch.", "")
+    return _verdict(True, "Right: this reshape and one Linear layer make a patch embedding "
+                          "(a conv, kernel = stride = patch).", "")
