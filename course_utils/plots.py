@@ -89,9 +89,10 @@ def heatmap(matrix, *, xlabels: Sequence[str] | bool | None = None,
 
 
 def attention_grid(weights, tokens: Sequence[str] | None = None, *, title: str = "",
-                   layer_names: Sequence[str] | None = None, size: float = 2.4):
+                   layer_names: Sequence[str] | None = None, size: float = 2.4, colorbar: bool = False):
     """Every layer and head: ``weights`` is a list over layers of ``(H, T, S)`` tensors (or one
-    ``(L, H, T, S)`` tensor). Rows are layers, columns heads; queries down, keys across."""
+    ``(L, H, T, S)`` tensor). Rows are layers, columns heads; queries down, keys across.
+    ``colorbar=True`` adds a colour bar for the weight and the axis titles "query" and "key"."""
     layers = [_np(w) for w in weights]
     if any(w.ndim != 3 for w in layers):
         raise ValueError(f"each layer's weights must be (H, T, S); got {[w.shape for w in layers]}")
@@ -100,11 +101,12 @@ def attention_grid(weights, tokens: Sequence[str] | None = None, *, title: str =
     for li, w in enumerate(layers):
         for h in range(H):
             ax = axes[li, h]
-            ax.imshow(w[h], cmap="viridis", vmin=0, vmax=1)
+            im = ax.imshow(w[h], cmap="viridis", vmin=0, vmax=1)
             ax.grid(False)
             if tokens is not None:     # words on the outer panels only: the grid shares them
-                ax.set_xticks(range(len(tokens)), tokens if li == L - 1 else [], rotation=90, fontsize=7)
-                ax.set_yticks(range(len(tokens)), tokens if h == 0 else [], fontsize=7)
+                fs = max(6.0, min(9.0, 60 * size / len(tokens)))     # 9 pt where the panel has room
+                ax.set_xticks(range(len(tokens)), tokens if li == L - 1 else [], rotation=90, fontsize=fs)
+                ax.set_yticks(range(len(tokens)), tokens if h == 0 else [], fontsize=fs)
             else:
                 ax.set_xticks([]), ax.set_yticks([])
             if li == 0:
@@ -112,11 +114,17 @@ def attention_grid(weights, tokens: Sequence[str] | None = None, *, title: str =
             if h == 0:
                 ax.set_ylabel(layer_names[li] if layer_names else f"layer {li}")
     fig.suptitle(title)
+    if colorbar:
+        fig.supxlabel("key (attended to)", fontsize=10)
+        fig.supylabel("query (attending)", fontsize=10)
     if tokens is None:        # no labels to make room for: fixed spacing (tight_layout costs ~1 s on 72 panels)
-        fig.subplots_adjust(left=0.4 / fig.get_figwidth(), right=0.99, bottom=0.02, top=1 - 0.6 / fig.get_figheight(),
-                            wspace=0.08, hspace=0.08)
+        fig.subplots_adjust(left=(0.75 if colorbar else 0.4) / fig.get_figwidth(), right=0.99,
+                            bottom=0.45 / fig.get_figheight() if colorbar else 0.02,
+                            top=1 - 0.6 / fig.get_figheight(), wspace=0.08, hspace=0.08)
     else:
         fig.tight_layout()
+    if colorbar:              # after the layout: the bar takes its room from the panels
+        fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, pad=0.02, label="attention weight")
     return fig
 
 

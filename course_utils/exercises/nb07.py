@@ -130,5 +130,5 @@ def check_weat_effect(fn: Callable | None) -> bool:
                         "the scores, X's and Y's together")
         sign = "X above Y" if truth > 0 else "X below Y"
         return _verdict(False, "", f"got {got:.4f} for scores with {sign}: {hint}")
-    return _verdict(True, "a difference of means in units of the spread, with its sign: positive "
+    return _verdict(True, "a difference of means in units of the spread, signed: positive "
                           "when X is closer to A than Y is.", "")
