@@ -75,7 +75,7 @@ CATALOG = [
                  "induction heads in SmolLM2 (offline); "
                  "permuted attention; MiniLM fine-tuned (first layer only in quick) vs from scratch on "
                  "topic-balanced articles; WEAT bias test "
-                 "(Caliskan's roles); training energy (GPT-3 per Patterson et al.)",
+                 "(Caliskan's roles); how explanations can mislead",
                  quick="30 s", full="not yet run on a GPU; smoke run: 3.4 GiB peak"),
     NotebookInfo("08", "08_depth.ipynb", "Impact of depth",
                  "multi-hop variable binding: accuracy against layers and the minimum depth per "
