@@ -155,5 +155,5 @@ def check_cross_attention_flops(fn: Callable[[int, int, int], int] | None) -> bo
                         "weighted sum) with its shapes.")
             return _verdict(False, "", f"cross_attention_flops({n}, {m}, {d}) = {value}: {off}. "
                                        f"{hint}")
-    return _verdict(True, "The projections scale with n and m separately, the attention itself "
-                          "with n·m: an encoder–decoder pays the product of the two lengths.", "")
+    return _verdict(True, "Projections scale with n and m apart, attention with n·m: "
+                          "the product of the two lengths.", "")
