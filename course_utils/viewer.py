@@ -53,6 +53,7 @@ class AttentionViewer:
         self.hint = w.HTML("<small>Pick a layer and head with the mouse (in JupyterLab the arrow "
                            "keys move between cells); the selectors need a running kernel.</small>")
         self._handle = None  # the figure's display handle, once shown
+        self._live = False   # shown as widgets (show(static=False)): selections redraw
         self._tokens, self._weights = tokens, weights
         self.text.observe(self._on_text, names="value")
         for widget in (self.layer, self.head):
@@ -93,6 +94,8 @@ class AttentionViewer:
         """Draw the selection into the figure's output (shown below the selectors)."""
         from IPython.display import display
 
+        if not self._live:  # not shown in a live front end: show() draws the static figure
+            return
         fig = self.draw()
         if self._handle is None:
             self._handle = display(fig, display_id=True)
@@ -109,5 +112,6 @@ class AttentionViewer:
         if static:
             return self.draw()
         display(self.widget)
+        self._live = True
         self.redraw()
         return None

@@ -280,6 +280,11 @@ def test_viewer_figure_is_a_plain_output_that_a_saved_notebook_keeps(monkeypatch
     monkeypatch.setattr(IPython.display, "display", fake_display)
     weights = torch.softmax(torch.randn(2, 3, 4, 4), -1)
     v = AttentionViewer(lambda text: (text.split(), weights), "a b c d")
+    v.head.value = 1                    # a selection before show(): nothing drawn yet
+    assert shown == []
+    fig = v.show(static=True)           # the static figure is returned once, not displayed too
+    assert shown == [] and fig.axes[0].get_title() == "layer 0, head 1"
+    v.head.value = 0
     v.show(static=False)
     controls, figure = shown
     assert type(controls).__name__ == "VBox" and type(figure).__name__ == "Figure"
@@ -287,3 +292,4 @@ def test_viewer_figure_is_a_plain_output_that_a_saved_notebook_keeps(monkeypatch
     assert figure.axes[0].images[0].colorbar is not None           # a colour bar gives the values
     v.head.value = 2
     assert len(updates) == 1 and updates[0].axes[0].get_title() == "layer 0, head 2"
+    assert len(shown) == 2
