@@ -44,15 +44,11 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "quick": dict(path_lengths=[4, 8, 16, 32, 64], d_model=64, num_heads=4, num_layers=2,
                       seq_len=10, train_size=4500, val_size=500, test_size=2000, batch_size=64,
                       max_steps=600, target_accuracy=0.97, bow_steps=400,
-                      search_per_topic=30, embed_len=48, labelled_per_topic=4, fact_tokens=22,
-                      samples=3, sample_tokens=12, article_tokens=130, answer_tokens=20,
-                      kv_new_tokens=5),
+                      search_per_topic=30, embed_len=48, fact_tokens=22),
         "full": dict(path_lengths=[4, 8, 16, 32, 64, 128, 256], d_model=128, num_heads=4,
                      num_layers=2, seq_len=24, train_size=22000, val_size=2000, test_size=5000,
                      batch_size=128, max_steps=4000, target_accuracy=0.995, bow_steps=1500,
-                     search_per_topic=200, embed_len=128, labelled_per_topic=4, fact_tokens=40,
-                     samples=5, sample_tokens=40, article_tokens=200, answer_tokens=48,
-                     kv_new_tokens=16),
+                     search_per_topic=200, embed_len=128, fact_tokens=40),
     },
     "02": {
         "quick": dict(d_ks=[2, 4, 8, 16, 32, 64, 128, 256, 512], num_keys=64, trials=256,
@@ -213,8 +209,7 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
 # checks). The course's own loops are cut centrally: training.train takes SMOKE_STEPS steps,
 # accuracy() and evaluate_lm() read SMOKE_EVAL_ROWS rows, timing.measure() makes one call.
 _SMOKE: dict[str, dict[str, Any]] = {
-    "01": dict(search_per_topic=40, fact_tokens=4, sample_tokens=4, answer_tokens=4,
-               kv_new_tokens=2),   # MiniLM run over every searched article; tokens generated
+    "01": dict(search_per_topic=40, fact_tokens=4),   # MiniLM run over every searched article; tokens generated
     "02": dict(test_size=500),           # attention read off every negated test sentence
     "04": dict(count_max=2048),          # FLOPs counted op by op through an n-step LSTM loop
     "05": dict(gen_new=32),              # tokens generated one forward pass at a time, uncached

@@ -1,4 +1,5 @@
-"""Every exercise check used by a notebook (23: two per notebook, three in 01) refuses plausible
+"""Every exercise check (23: two per notebook, and check_kv_cache_bytes, out of 01 since issue 20 and
+kept for notebook 05) refuses plausible
 wrong answers with a message that names the mistake (its key phrase asserted) without printing
 the answer, and accepts a right answer written differently from the reference (float32 work on
 float64 inputs, NumPy numbers, another but equal formula). Issue 18 lists the wrong answers a

@@ -1,5 +1,5 @@
-"""Notebook 01, section 6: sentence embeddings cut to ``max_length`` word pieces, and the KV-cache
-exercise's check."""
+"""Notebook 01, section 5: sentence embeddings cut to ``max_length`` word pieces; and the KV-cache
+exercise's check (taken out of 01 in issue 20, kept for the KV cache on SmolLM2 in notebook 05)."""
 import pytest
 import torch
 

@@ -36,11 +36,10 @@ CATALOG = [
     NotebookInfo("01", "01_introduction.ipynb", "Introduction to Transformers",
                  "path length counted (RNN vs attention), the whole encoder classifier drawn and "
                  "written in one cell, equal to the package's model and PyTorch's block, "
-                 "parameters counted, a transformer beats bag-of-words on negation; pretrained models "
-                 "applied offline: MiniLM semantic search (precision@k) and zero-shot topics against "
-                 "chance and a 20-label probe, SmolLM2 generating (greedy vs sampling, tokens/s, the KV "
-                 "cache's speed-up, 40 fixed facts ranked by likelihood against chance, a question "
-                 "about an article)",
+                 "parameters counted, a transformer beats bag-of-words on negation; what pretrained "
+                 "models do today, offline: MiniLM semantic search (precision@5 against chance), "
+                 "SmolLM2 continuing a prompt and ranking 40 fixed facts by likelihood against the "
+                 "prompt without its subject",
                  quick="30 s", full="not yet run on a GPU; smoke run: 1.3 GiB peak"),
     NotebookInfo("02", "02_self_attention.ipynb", "Self-attention mechanism",
                  "Q, K, V by hand, why divide by √d_k (entropy and gradients measured), masks, "
