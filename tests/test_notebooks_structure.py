@@ -131,6 +131,10 @@ def test_reading_problems_finds_wrapped_lines_and_evidence_that_crowds_teaching(
     assert reading_problems(crowded) == ["2 claim and observe lines against 1 other printed lines "
                                          "(at most 50% of them: make sanity checks quiet, and print "
                                          "no number twice)"]
+    unjudged = executed("○ speed-up: 3.0 (expected >= 2, verified on cpu)\n"
+                        "  not judged here: the machine was busy; it would have held\n", "a\nb\n")
+    assert printed_lines(unjudged) == (["○ speed-up: 3.0 (expected >= 2, verified on cpu)"],
+                                       ["a", "b"])
     wrapped = executed("x" * 101 + "\n", "a\rb\n", "c\n")    # \r: only the redrawn line counts
     problems = reading_problems(wrapped)
     assert len(problems) == 1 and "101 characters" in problems[0]

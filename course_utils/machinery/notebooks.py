@@ -246,7 +246,8 @@ def markdown_words(nb) -> int:
 
 def printed_lines(nb) -> tuple[list[str], list[str]]:
     """The non-empty lines an executed notebook prints (stdout and plain-text displays without a
-    richer form): ``(evidence, other)``, evidence being the claim (✔ ✘ ○) and observe (·) lines."""
+    richer form): ``(evidence, other)``, evidence being the claim (✔ ✘ ○) and observe (·) lines;
+    an unjudged claim's second line ("not judged here: ...", short) belongs to neither."""
     evidence, other = [], []
     for c in nb.cells:
         for o in c.get("outputs", []) if c.cell_type == "code" else []:
@@ -259,6 +260,8 @@ def printed_lines(nb) -> tuple[list[str], list[str]]:
                 continue
             for line in text.split("\n"):
                 line = line.split("\r")[-1].rstrip()   # a carriage return redraws the line
+                if line.startswith("  not judged here:"):  # the second line of a ○ claim
+                    continue
                 if line.strip():
                     (evidence if line.lstrip()[:1] in "✔✘○·" else other).append(line)
     return evidence, other
