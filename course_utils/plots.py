@@ -81,7 +81,7 @@ def heatmap(matrix, *, xlabels: Sequence[str] | bool | None = None,
     sns.heatmap(m, ax=ax, cmap=cmap, vmin=vmin, vmax=vmax, annot=annot, fmt=".2f",
                 xticklabels=_ticks(xlabels), yticklabels=_ticks(ylabels),
                 square=m.shape[0] == m.shape[1] and m.shape[0] <= 40, cbar=cbar,
-                annot_kws={"fontsize": 8})
+                annot_kws={"fontsize": 9})
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -140,7 +140,7 @@ def training_curves(histories: Mapping[str, History], *, metric_name: str = "acc
             a2.plot(h.eval_steps, h.eval_metrics, marker="o", ms=3, label=name)
     a1.set(yscale="log", xlabel="step", ylabel="training loss", title="loss")
     a2.set(xlabel="step", ylabel=metric_name, title=metric_name)
-    a2.legend(fontsize=8)
+    a2.legend(fontsize=9)
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -429,7 +429,7 @@ def cost_plot(ax, xs: Sequence[float], series: dict[str, Sequence[float]], *,
     from .plots import log_ticks
 
     log_ticks(ax, list(xs))
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     return fits
 
 
