@@ -1,4 +1,5 @@
 """The student and answered editions, and the one exercise pattern they rely on."""
+from course_utils.exercises._common import RIGHT, WRONG
 import nbformat
 import pytest
 
@@ -104,10 +105,10 @@ def test_a_check_never_raises_on_an_unanswered_or_broken_answer(capsys):
 
     assert check_double(stub) is None                        # not attempted: no stray False shown
     assert "not attempted" in capsys.readouterr().out
-    assert check_double(lambda x: x.shape) is False          # AttributeError from the answer
+    assert check_double(lambda x: x.shape) is WRONG          # AttributeError from the answer
     out = capsys.readouterr().out
     assert out.startswith("✘ your answer raised AttributeError")
-    assert check_double(lambda x: 2 * x) is True
+    assert check_double(lambda x: 2 * x) is RIGHT
 
 
 def test_student_command_writes_every_notebook_without_solutions(tmp_path):

@@ -4,6 +4,7 @@ wrong answers with a message that names the mistake (its key phrase asserted) wi
 the answer, and accepts a right answer written differently from the reference (float32 work on
 float64 inputs, NumPy numbers, another but equal formula). Issue 18 lists the wrong answers a
 tester found passing, and the right ones refused."""
+from course_utils.exercises._common import RIGHT, WRONG
 import collections
 import copy
 import math
@@ -288,7 +289,7 @@ def test_every_check_a_notebook_uses_is_covered():
 def test_right_answers_written_another_way_pass(name, capsys):
     check, rights, _ = CASES[name]
     for answer in rights:
-        assert check(answer) is True, capsys.readouterr().out
+        assert check(answer) is RIGHT, capsys.readouterr().out
     out = capsys.readouterr().out
     assert "✘" not in out and out.count("✔") == len(rights)
 
@@ -298,7 +299,7 @@ def test_wrong_answers_are_refused_with_the_mistake_named(name, capsys):
     check, _, wrongs = CASES[name]
     assert len(wrongs) >= 2
     for answer, phrase in wrongs:
-        assert check(answer) is False
+        assert check(answer) is WRONG
         out = capsys.readouterr().out
         assert out.startswith("✘") and phrase in out, (name, phrase, out)
 

@@ -1,5 +1,6 @@
 """Exercise checks of notebooks 02, 03 and 05: a right answer passes, an unanswered one is "not
 attempted", a wrong one gets a hint that does not print the answer."""
+from course_utils.exercises._common import RIGHT as RIGHT_ANSWER_SHOWN, WRONG
 import math
 
 import torch
@@ -26,7 +27,7 @@ RIGHT = {
 
 def test_right_answers_pass_and_unanswered_ones_are_not_attempted(capsys):
     for check, answer in RIGHT.items():
-        assert check(answer) is True
+        assert check(answer) is RIGHT_ANSWER_SHOWN
         assert check(None) is None          # not attempted: nothing shows under the stub
         assert check(_stub) is None
         out = capsys.readouterr().out
@@ -47,7 +48,7 @@ def test_wrong_answers_get_a_hint_without_the_answer(capsys):
         check_ring_allreduce_bytes: lambda n, m: (n - 1) / n * m,
     }
     for check, answer in wrong.items():
-        assert check(answer) is False
+        assert check(answer) is WRONG
         out = capsys.readouterr().out
         assert out.startswith("✘")
         for giveaway in ("√d_k", "sqrt", "-inf", "10000^", "2(N", "2 * (n", "expected 1"):
@@ -55,5 +56,13 @@ def test_wrong_answers_get_a_hint_without_the_answer(capsys):
 
 
 def test_a_learner_error_is_reported_not_raised(capsys):
-    assert check_ring_allreduce_bytes(lambda n, m: math.log(-1)) is False
+    assert check_ring_allreduce_bytes(lambda n, m: math.log(-1)) is WRONG
     assert "ValueError" in capsys.readouterr().out
+
+
+def test_a_verdict_shows_nothing_as_a_cell_value_but_asserts_like_a_bool():
+    """Under an answered stub a bare 'True' repeated the ✔ line (and 'False' the ✘ one)."""
+    from course_utils.exercises._common import RIGHT, WRONG
+
+    assert RIGHT and not WRONG and RIGHT == True and WRONG == False  # noqa: E712
+    assert RIGHT._ipython_display_() is None and WRONG._ipython_display_() is None

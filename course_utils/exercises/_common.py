@@ -12,7 +12,10 @@ Every ``check_…`` is wrapped in :func:`exercise_check`: it never raises. An an
 ``None`` or a function that still raises ``NotImplementedError`` is reported as not attempted
 (the check returns None, so the stub cell shows no stray value);
 any other error raised by the learner's code is printed as a ✘ with the error, and the check
-returns False, so a notebook always runs on.
+returns :data:`WRONG`, so a notebook always runs on. A check returns :data:`RIGHT` or
+:data:`WRONG`, which are truthy and falsy like True and False (``assert check_…(…)`` works) but
+show nothing as a cell's value: the ✔ or ✘ line already said it (a bare ``True`` or ``False``
+under the cell would say it twice).
 """
 from __future__ import annotations
 
@@ -24,9 +27,37 @@ from typing import Sequence
 import torch
 
 
-def _verdict(ok: bool, good: str, bad: str) -> bool:
+class Verdict:
+    """A check's result: ``bool(RIGHT)`` is True, ``bool(WRONG)`` is False, and equal to those;
+    displayed as a cell's value it shows nothing."""
+
+    __slots__ = ("ok",)
+
+    def __init__(self, ok: bool):
+        self.ok = bool(ok)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __eq__(self, other) -> bool:
+        return self.ok == (other.ok if isinstance(other, Verdict) else other)
+
+    def __hash__(self) -> int:
+        return hash(self.ok)
+
+    def __repr__(self) -> str:
+        return "RIGHT" if self.ok else "WRONG"
+
+    def _ipython_display_(self) -> None:
+        """Nothing: the check printed its ✔ or ✘ line."""
+
+
+RIGHT, WRONG = Verdict(True), Verdict(False)
+
+
+def _verdict(ok: bool, good: str, bad: str) -> Verdict:
     print(("✔ " + good) if ok else ("✘ " + bad))
-    return ok
+    return RIGHT if ok else WRONG
 
 
 # ---- comparing a learner's tensor with the truth ------------------------------------------------
@@ -137,12 +168,13 @@ def _not_attempted(answer, what: str) -> bool:
 
 def exercise_check(check):
     """Wrap ``check(answer, ...) -> bool`` so that it never raises (see the module docstring).
-    The wrapped check returns True (✔), False (✘), or None when the exercise was not attempted:
-    None is what a notebook shows as nothing under the stub (a ``False`` there read as "wrong")."""
+    The wrapped check returns :data:`RIGHT` (✔), :data:`WRONG` (✘), or None when the exercise
+    was not attempted; none of them shows as a value under the cell (a ``False`` there read as
+    "wrong", a ``True`` repeated the ✔)."""
     @functools.wraps(check)
-    def guarded(*args, **kwargs) -> bool | None:
+    def guarded(*args, **kwargs) -> Verdict | None:
         try:
-            return bool(check(*args, **kwargs))
+            return RIGHT if check(*args, **kwargs) else WRONG
         except _NotAttempted:
             return None
         except NotImplementedError:
@@ -153,5 +185,5 @@ def exercise_check(check):
             where = traceback.extract_tb(error.__traceback__)[-1]
             print(f"✘ your answer raised {type(error).__name__}: {error} "
                   f"(line {where.lineno}: {where.line})")
-            return False
+            return WRONG
     return guarded
