@@ -104,7 +104,7 @@ class _Progress:
     """A training bar that leaves a line of text, not a widget, once it closes.
 
     In a notebook the bar is an ipywidget shown through a display handle; :meth:`close` replaces
-    it with one line ("negation: 600 of 600 steps, 9.8 s"). A widget left in the saved output
+    it with one line ("negation: 600 steps (the whole budget), 9.8 s"). A widget left in the saved output
     reads "Error displaying widget: model not found" after a page reload or on reopening the
     notebook without a kernel. The bar is also completed before it closes: a bar stopped before
     its total turns red ("danger") in tqdm.notebook, which reads as a failure.
@@ -231,7 +231,7 @@ def train(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]], *, steps: int
         if out_of_time:
             break
     hist.seconds = time.perf_counter() - start
-    why = (", stopped at the target" if hist.stopped_at_target else
-           ", stopped at the time budget" if hist.stopped_at_time else "")
-    progress_bar.close(f"{bar.n} of {steps} steps, {hist.seconds:.1f} s{why}")
+    why = ("stopped at the target" if hist.stopped_at_target else
+           "stopped at the time budget" if hist.stopped_at_time else "the whole budget")
+    progress_bar.close(f"{bar.n} steps ({why}), {hist.seconds:.1f} s")
     return hist

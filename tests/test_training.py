@@ -207,4 +207,4 @@ def test_notebook_bar_leaves_a_line_of_text_not_a_widget(monkeypatch):
     widget, text = shown
     assert type(widget).__name__.endswith("HBox")                 # the live bar (a widget)
     assert isinstance(text, IPython.display.Pretty)               # what stays in the output
-    assert text.data.startswith("toy: 5 of 50 steps") and "stopped at the target" in text.data
+    assert text.data.startswith("toy: 5 steps (stopped at the target), ")
