@@ -104,9 +104,9 @@ class _Progress:
     """A training bar that leaves a line of text, not a widget, once it closes.
 
     In a notebook the bar is an ipywidget shown through a display handle; :meth:`close` replaces
-    it with one line ("negation: 600 steps (the whole budget), 9.8 s"). A widget left in the saved output
-    reads "Error displaying widget: model not found" after a page reload or on reopening the
-    notebook without a kernel. The bar is also completed before it closes: a bar stopped before
+    it with one line ("negation: 600 steps (the whole budget), 9.8 s"). A widget left in the
+    saved output reads "Error displaying widget: model not found" after a page reload or on
+    reopening the notebook without a kernel. The bar is also completed before it closes: a bar stopped before
     its total turns red ("danger") in tqdm.notebook, which reads as a failure.
     """
 
