@@ -92,7 +92,7 @@ def _embedded_input(ax: Axes, x: float, y: float, inputs: str, embed: str,
     _box(ax, x, y + STEP, embed, "embed")
     _arrow(ax, (x, y + STEP + BOX_H / 2), (x, y + 2 * STEP - 0.13))
     _plus(ax, x, y + 2 * STEP)
-    ax.text(x + 0.25, y + 2 * STEP, positions, ha="left", va="center", fontsize=8)
+    ax.text(x + 0.25, y + 2 * STEP, positions, ha="left", va="center", fontsize=9)
 
 
 def _encoder_column(ax: Axes, x: float, y: float, inputs: str, embed: str,
@@ -169,7 +169,7 @@ def draw_encoder_decoder(ax: Axes | None = None, num_layers: str = "N×",
     y_cross = y0 + 4 * STEP
     _arrow(ax, (xe + 1.0, mem_top + 0.45), (xd - BOX_W / 2, y_cross),
            connectionstyle="arc3,rad=-0.25")
-    ax.text((xe + xd) / 2 + 0.2, y_cross + 1.2, "keys, values", ha="center", fontsize=8,
+    ax.text((xe + xd) / 2 + 0.2, y_cross + 1.2, "keys, values", ha="center", fontsize=9,
             style="italic")
     top = _stack_from(ax, xd, dec_top, dec_top + STEP, [("LayerNorm (final)", "norm"),
                                                          ("linear", "head")])
