@@ -40,7 +40,7 @@ CATALOG = [
                  "models do today, offline: MiniLM semantic search (precision@5 against chance), "
                  "SmolLM2 continuing a prompt and ranking 40 fixed facts by likelihood against the "
                  "prompt without its subject",
-                 quick="30 s", full="not yet run on a GPU; smoke run: 1.3 GiB peak"),
+                 quick="25 s", full="not yet run on a GPU; smoke run: 1.3 GiB peak"),
     NotebookInfo("02", "02_self_attention.ipynb", "Self-attention mechanism",
                  "Q, K, V by hand, why divide by √d_k (entropy and gradients measured), masks, "
                  "multi-head attention equal to PyTorch, a classifier and what it attends to",
