@@ -139,3 +139,17 @@ def test_reading_problems_finds_wrapped_lines_and_evidence_that_crowds_teaching(
     problems = reading_problems(wrapped)
     assert len(problems) == 1 and "101 characters" in problems[0]
     assert printed_lines(wrapped)[1][1:] == ["b", "c"]
+
+
+def test_a_chapter_over_its_budget_is_reported():
+    from course_utils.machinery.notebooks import chapter_problems
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("## What to remember\n- a"),
+                nbformat.v4.new_markdown_cell("## Exercises"),
+                nbformat.v4.new_markdown_cell("**Experiment (open-ended).** try")]
+    assert chapter_problems(nb) == []
+    nb.cells[0].source += "\n" + "word " * 3000
+    nb.cells += [nbformat.v4.new_code_cell("x = 1") for _ in range(48)]
+    assert chapter_problems(nb) == ["51 cells (at most 50: one section's story)",
+                                    "3011 markdown words (at most 3000, exercises included)"]

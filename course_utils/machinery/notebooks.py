@@ -288,9 +288,15 @@ def claim_names(code: str) -> list[str]:
 
 
 def chapter_problems(nb) -> list[str]:
-    """What keeps a notebook from reading like a chapter: long code cells, long claim names, no
-    "What to remember" before the exercises, no open-ended experiment."""
+    """What keeps a notebook from reading like a chapter: more than 50 cells or 3,000 markdown
+    words, long code cells, long claim names, no "What to remember" before the exercises, no
+    open-ended experiment."""
     problems = []
+    if len(nb.cells) > MAX_CELLS:
+        problems.append(f"{len(nb.cells)} cells (at most {MAX_CELLS}: one section's story)")
+    if markdown_words(nb) > MAX_MARKDOWN_WORDS:
+        problems.append(f"{markdown_words(nb)} markdown words (at most {MAX_MARKDOWN_WORDS}, "
+                        "exercises included)")
     for i, c in enumerate(nb.cells):
         if c.cell_type == "code" and "colab-install" not in c.metadata.get("tags", []):
             n = len(c.source.rstrip("\n").splitlines())
