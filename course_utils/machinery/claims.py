@@ -300,7 +300,8 @@ class ClaimsTable:
             f"<tr><td>{html.escape(c.name)}</td><td style='text-align:right'>"
             f"{html.escape(format_value(c.value))}</td><td>{html.escape(c.expected)}</td>"
             f"<td style='color:{colour[c.status()]};font-weight:bold' "
-            f"title='{html.escape(c.unjudged, quote=True)}'>{c.status()}</td></tr>"
+            f"title='{html.escape(c.unjudged, quote=True)}'>{c.status()}</td>"
+            f"<td>{html.escape(c.detail)}</td></tr>"
             for c in self.items)
         unjudged = [c for c in self.items if c.unjudged]
         note = (f"<p>Not judged in this run: {html.escape(unjudged[0].unjudged)}</p>"
@@ -309,7 +310,7 @@ class ClaimsTable:
         return (f"<details{' open' if failed else ''}><summary><b>"
                 f"{html.escape(self.summary())}</b> (click for every row)</summary>"
                 "<table><thead><tr><th>claim</th><th>measured</th><th>expected</th>"
-                f"<th>status</th></tr></thead><tbody>{rows}</tbody></table>{note}</details>")
+                f"<th>status</th><th>detail</th></tr></thead><tbody>{rows}</tbody></table>{note}</details>")
 
     def text(self) -> str:
         """Every row as plain text."""
