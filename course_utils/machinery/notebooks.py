@@ -64,7 +64,7 @@ CATALOG = [
                  "char-level LM on BBC News: power laws in parameters and data with fitted "
                  "exponents and how α changes with training length, overfitting, heads at fixed width against "
                  "seed noise, fixed FLOPs vs fixed seconds and Chinchilla (all parameters); ViT vs CNN on digits as the training set grows",
-                 quick="40 s", full="not yet run on a GPU; smoke run: 5.1 GiB peak"),
+                 quick="45 s", full="not yet run on a GPU; smoke run: 5.1 GiB peak"),
     NotebookInfo("07", "07_attention_visualization.ipynb",
                  "Attention visualization and interpretability",
                  "every layer and head of a trained model and of pretrained MiniLM (offline); "
@@ -80,7 +80,7 @@ CATALOG = [
                  "multi-hop variable binding: accuracy against layers and the minimum depth per "
                  "hop count; parameters and time per step against depth; residuals removed; "
                  "post-LN vs pre-LN gradient norms and warm-up",
-                 quick="25 s", full="not yet run on a GPU; smoke run: 1.5 GiB peak"),
+                 quick="30 s", full="not yet run on a GPU; smoke run: 1.5 GiB peak"),
     NotebookInfo("09", "09_oov_tokenization.ipynb",
                  "Out-of-vocabulary words and subword tokenization",
                  "OOV rate vs vocabulary size and Zipf on Wikipedia; char/BPE/WordPiece/Unigram; "
