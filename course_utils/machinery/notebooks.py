@@ -44,7 +44,7 @@ CATALOG = [
     NotebookInfo("02", "02_self_attention.ipynb", "Self-attention mechanism",
                  "Q, K, V by hand, why divide by √d_k (entropy and gradients measured), masks, "
                  "multi-head attention equal to PyTorch, a classifier and what it attends to",
-                 quick="20 s", full="not yet run on a GPU; smoke run: 1.9 GiB peak"),
+                 quick="20 s", full="not yet run on a GPU; smoke run: 2.1 GiB peak"),
     NotebookInfo("03", "03_positional_encoding.ipynb", "Positional encoding",
                  "permutation equivariance shown, sinusoidal shift property verified, "
                  "learned and rotary positions, chance without positions, length generalisation",
