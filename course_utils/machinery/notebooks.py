@@ -240,8 +240,9 @@ MAX_EVIDENCE_SHARE = 0.5  # ✔/✘/○ and · lines at most half of the other p
 
 
 def markdown_words(nb) -> int:
-    """Words (whitespace-separated tokens) in all markdown cells of a notebook."""
-    return sum(len(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
+    """Words in all markdown cells of a notebook, counted as runs of letters and digits (the
+    stricter count: "open-ended" and "0.15" are two words each, LaTeX's names count too)."""
+    return sum(len(re.findall(r"\w+", c.source)) for c in nb.cells if c.cell_type == "markdown")
 
 
 def printed_lines(nb) -> tuple[list[str], list[str]]:
