@@ -270,7 +270,7 @@ def test_exercise_check_compute_optimal():
     assert not ex.check_compute_optimal(lambda C: (math.sqrt(C / 6), math.sqrt(C / 6)))
 
 
-# ---- scoring a masked LM by what it saw (notebook 05) ------------------------------------------
+# ---- scoring a masked LM by what it saw (notebook 09) ------------------------------------------
 from torch import nn  # noqa: E402
 
 from course_utils.pretraining import (CORRUPTIONS, MASK_ID, score_against_constant,  # noqa: E402
