@@ -458,7 +458,7 @@ def smollm2_weights() -> LlamaWeights:
     c = hf.config
     config = dict(vocab_size=c.vocab_size, d_model=c.hidden_size, num_layers=c.num_hidden_layers,
                   num_heads=c.num_attention_heads, num_key_value_heads=None, d_ff=c.intermediate_size,
-                  rope_base=float(c.rope_theta), eps=float(c.rms_norm_eps), tie_embeddings=bool(c.tie_word_embeddings))
+                  rope_base=float(getattr(c, "rope_theta", None) or c.rope_parameters["rope_theta"]), eps=float(c.rms_norm_eps), tie_embeddings=bool(c.tie_word_embeddings))
     config["num_kv_heads"] = config.pop("num_key_value_heads") or c.num_key_value_heads
     state = {k: v.detach() for k, v in hf.state_dict().items()}
     return LlamaWeights(config, state, tokenizer, time.perf_counter() - start, c.max_position_embeddings)
