@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-__all__ = ["draw_encoder_classifier", "draw_encoder_decoder"]
+__all__ = ["draw_encoder_classifier", "draw_encoder_decoder", "draw_llama_decoder"]
 
 COLORS = {"embed": "#f6d5d5", "attn": "#f9e3b4", "ff": "#cfe6f7", "norm": "#e6e6e6",
           "head": "#d7ecd2", "io": "white", "block": "#f4f4f4"}
@@ -178,4 +178,39 @@ def draw_encoder_decoder(ax: Axes | None = None, num_layers: str = "N×",
     ax.set_xlim(-2.9, 9.6)
     ax.set_ylim(-0.5, top + 0.9)
     ax.set_title("Encoder-decoder transformer (pre-LN)", fontsize=10)
+    return ax
+
+
+def draw_llama_decoder(ax: Axes | None = None, num_layers: str = "N×") -> Axes:
+    """Draw ``course_utils.models.LlamaDecoder``: token ids (B, T) → token embedding (no position
+    table) → N pre-norm decoder blocks (RMSNorm → causal grouped-query attention, rotary positions
+    on queries and keys → + residual; RMSNorm → SwiGLU feed-forward → + residual) → final RMSNorm
+    → linear head that reuses the embedding matrix (tied) → next-token logits (B, T, V).
+    Returns the axes."""
+    ax = _axes(ax, (5.0, 7.6))
+    x = 0.0
+    ax.text(x, 0.0, "token ids (B, T)", ha="center", va="center", fontsize=8.5)
+    _arrow(ax, (x, 0.15), (x, STEP - BOX_H / 2))
+    _box(ax, x, STEP, "token embedding (V × d)", "embed")
+    items = [("RMSNorm", "norm"), ("grouped-query attention", "attn"), ("+", ""),
+             ("RMSNorm", "norm"), ("SwiGLU feed-forward", "ff"), ("+", "")]
+    y_block = 2 * STEP + 0.2
+    block_top = _stack_from(ax, x, STEP + BOX_H / 2, y_block, items)
+    _block_frame(ax, x, y_block - STEP / 2 + 0.05, block_top + 0.15, f"{num_layers}\ndecoder\nblock")
+    ax.text(x + BOX_W / 2 + 0.7, y_block + STEP, "causal; rotary\npositions on\nq and k (03)", ha="left",
+            va="center", fontsize=8.5, style="italic")
+    top = _stack_from(ax, x, block_top, block_top + STEP, [("RMSNorm (final)", "norm"),
+                                                           ("linear head (tied)", "head")])
+    _arrow(ax, (x, top), (x, top + 0.4))
+    ax.text(x, top + 0.6, "next-token logits (B, T, V)", ha="center", va="center", fontsize=8.5)
+    # tied weights: the head's matrix is the embedding's (one V × d matrix, used twice)
+    xs, y_head = x - BOX_W / 2 - 0.95, top - BOX_H / 2
+    ax.plot([x - BOX_W / 2, xs, xs], [STEP, STEP, y_head], color="gray", lw=1.0, ls="--")
+    ax.add_patch(FancyArrowPatch((xs, y_head), (x - BOX_W / 2, y_head), arrowstyle="-|>", mutation_scale=9,
+                                 lw=1.0, color="gray", ls="--", shrinkA=0, shrinkB=0))
+    ax.text(xs - 0.12, (STEP + y_head) / 2, "same matrix", rotation=90, ha="right", va="center",
+            fontsize=8.5, color="dimgray")
+    ax.set_xlim(-3.3, 4.2)
+    ax.set_ylim(-0.5, top + 0.9)
+    ax.set_title("Llama-style decoder (SmolLM2's), pre-norm", fontsize=10)
     return ax

@@ -82,15 +82,11 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "05": {
         "quick": dict(d=64, step_lengths=[8, 16, 32, 64], batch_sizes=[1, 16], lengths=[64, 256],
-                      min_run_time=0.15, rounds=5, throughput_rounds=5, kv_rounds=3,
-                      thread_config=(16, 256), lm_vocab=16, lm_len=16,
-                      lm_train=4000, lm_test=500, lm_steps=600, lm_target=0.95, gen_prompt=2,
-                      gen_new=200, ddp_batch=64),
+                      min_run_time=0.15, rounds=5, throughput_rounds=5,
+                      thread_config=(16, 256), gen_new=32, prefill_len=64, llama_rounds=3, ddp_batch=64),
         "full": dict(d=128, step_lengths=[8, 16, 32, 64, 128], batch_sizes=[1, 16, 64],
-                     lengths=[64, 256, 1024], min_run_time=0.3, rounds=5, throughput_rounds=5, kv_rounds=3,
-                     thread_config=(16, 256),
-                     lm_vocab=16, lm_len=32, lm_train=20000, lm_test=2000, lm_steps=3000,
-                     lm_target=0.99, gen_prompt=2, gen_new=480, ddp_batch=256),
+                     lengths=[64, 256, 1024], min_run_time=0.3, rounds=5, throughput_rounds=5,
+                     thread_config=(16, 256), gen_new=64, prefill_len=256, llama_rounds=5, ddp_batch=256),
     },
     "06": {
         "quick": dict(lm_sizes=[(16, 1), (32, 1), (64, 1), (96, 1)], lm_steps=60, lm_batch=64,
@@ -213,7 +209,7 @@ _SMOKE: dict[str, dict[str, Any]] = {
     "01": dict(search_per_topic=40, fact_tokens=4),   # MiniLM run over every searched article; tokens generated
     "02": dict(test_size=500),           # attention read off every negated test sentence
     "04": dict(count_max=2048),          # FLOPs counted op by op through an n-step LSTM loop
-    "05": dict(gen_new=32),              # tokens generated one forward pass at a time, uncached
+    "05": dict(gen_new=4, prefill_len=8),   # SmolLM2: tokens generated one pass at a time; prompt timed
     "07": dict(test_size=100, corr_examples=100,    # occlusion: one forward pass per token
                explain_examples=10, explain_articles=2, lime_samples=20, shap_evals=20,  # model calls per text
                ig_steps=4, ig_steps_real=4),                                              # IG's path points

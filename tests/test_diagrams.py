@@ -68,3 +68,22 @@ def test_figures_have_as_many_norms_and_attentions_as_the_one_layer_models():
         assert attentions == _count(model, MultiHeadAttention), draw.__name__
         assert labels.count("feed-forward") == _count(model, FeedForward), draw.__name__
         plt.close("all")
+
+
+def test_llama_decoder_draws_the_parts_of_the_course_decoder():
+    from course_utils.diagrams import draw_llama_decoder
+    from course_utils.models import GroupedQueryAttention, LlamaDecoder, RMSNorm, SwiGLU
+
+    fig, ax = plt.subplots()
+    assert draw_llama_decoder(ax) is ax
+    labels = _labels(ax)
+    for part in ("token ids (B, T)", "grouped-query attention", "SwiGLU feed-forward", "RMSNorm (final)",
+                 "linear head (tied)", "next-token logits (B, T, V)", "same matrix"):
+        assert part in labels, part
+    assert not any(t.startswith("LayerNorm") or "sin/cos" in t for t in labels)   # no LayerNorm, no position table
+    model = LlamaDecoder(20, 8, num_layers=1, num_heads=2, num_kv_heads=1, d_ff=16)
+    assert sum(t.startswith("RMSNorm") for t in labels) == _count(model, RMSNorm)
+    assert labels.count("grouped-query attention") == _count(model, GroupedQueryAttention)
+    assert labels.count("SwiGLU feed-forward") == _count(model, SwiGLU)
+    assert labels.count("+") == 2 and any("rotary" in t for t in labels)
+    plt.close(fig)
