@@ -80,7 +80,7 @@ def measure(fn: Callable[[], object], *, label: str = "", min_run_time: float = 
 
 def compare(fns: dict[str, Callable[[], object]], *, rounds: int = 3,
             min_run_time: float = 0.1,
-            threads: int | dict[str, int] | None = None) -> dict[str, Timing]:
+            threads: int | dict[str, int] | None = None, warmup: bool = True) -> dict[str, Timing]:
     """Time several functions interleaved (a, b, c, a, b, c, …) so that drift in the machine's
     speed hits all of them alike; returns the median over rounds of each one's seconds per call,
     their interquartile range and the per-round values (``Timing.samples``), and the minor page
@@ -92,7 +92,11 @@ def compare(fns: dict[str, Callable[[], object]], *, rounds: int = 3,
     one, it times one such block. Every later round times one block, so a slow function costs
     one call per round (and one to warm up). In a smoke run: one round of one call, no warm-up.
     ``threads``: intra-op threads for every function, or per name (e.g. ``{"1 thread": 1,
-    "2 threads": 2}`` with the same function under both names)."""
+    "2 threads": 2}`` with the same function under both names). ``warmup=False`` skips the
+    untimed call: for functions that take seconds and whose code has already run (generating
+    text with a model that has run), where a warm-up would double the cost and change nothing."""
+    if not isinstance(warmup, bool):
+        raise TypeError(f"warmup must be True or False, got {warmup!r}")
     if not fns:
         raise ValueError("compare() needs at least one function")
     if rounds < 1:
@@ -109,7 +113,7 @@ def compare(fns: dict[str, Callable[[], object]], *, rounds: int = 3,
         for name, fn in fns.items():
             with machine.watched():
                 if r == 0:
-                    if not smoke_run():
+                    if warmup and not smoke_run():
                         _block(fn, 1, per_name[name])                   # warm-up, untimed
                     seconds, faults = _block(fn, 1, per_name[name])
                     fill = max(1, round(min_run_time / max(seconds, 1e-9)))   # calls per block

@@ -243,6 +243,21 @@ def test_compare_warms_up_once_and_sizes_its_blocks():
     assert math.isnan(measure(fast, min_run_time=0.001).faults_per_call)   # measure: none
 
 
+def test_compare_without_warmup_calls_a_slow_function_once_per_round():
+    calls = {"slow": 0}
+
+    def slow():
+        calls["slow"] += 1
+        time.sleep(0.01)
+
+    res = compare({"slow": slow}, rounds=2, min_run_time=0.0, warmup=False)
+    assert res["slow"].runs == 2 and calls["slow"] == 2           # no untimed call
+    compare({"slow": slow}, rounds=2, min_run_time=0.0)
+    assert calls["slow"] == 2 + 3                                 # the default warms up once
+    with pytest.raises(TypeError, match="warmup"):
+        compare({"slow": slow}, warmup="no")
+
+
 def test_op_time_shares_find_the_operator_that_takes_the_time():
     from course_utils.timing import op_time_shares
 
