@@ -628,27 +628,30 @@ class LlamaDecoder(nn.Module):
         """An empty key-value cache, one :class:`LayerCache` per block."""
         return [LayerCache() for _ in self.blocks]
 
-    def forward(self, tokens: Tensor, cache: list[LayerCache] | None = None) -> Tensor:
+    def forward(self, tokens: Tensor, cache: list[LayerCache] | None = None, last_only: bool = False) -> Tensor:
+        """``last_only=True``: logits of the last position only, ``(B, 1, vocab_size)`` (all that
+        generation reads; the output layer is a fifth of SmolLM2's weights)."""
         _check_tokens(tokens, self.vocab_size)
         if cache is not None and len(cache) != len(self.blocks):
             raise ValueError(f"cache has {len(cache)} layers, the model {len(self.blocks)}")
         h = self.embed(tokens)
         for i, block in enumerate(self.blocks):
             h = block(h, None if cache is None else cache[i])
-        return self.head(self.norm(h))
+        return self.head(self.norm(h[:, -1:] if last_only else h))
 
     @torch.no_grad()
     @sizes(max_new_tokens=0)
     def generate(self, prompt: Tensor, max_new_tokens: int, use_cache: bool = True) -> Tensor:
         """Greedy decoding ``(B, T0) -> (B, T0 + max_new_tokens)``: with the cache, the prompt is
-        run once (prefill) and then one token per pass; without it, every pass re-runs the prefix."""
+        run once (prefill) and then one token per pass; without it, every pass re-runs the prefix.
+        Either way only the last position's logits are computed."""
         tokens, cache = prompt, (self.new_cache() if use_cache else None)
-        logits = self(prompt, cache)
+        logits = self(prompt, cache, last_only=True)                     # (B, 1, vocab_size)
         for step in range(max_new_tokens):
             nxt = logits[:, -1].argmax(-1, keepdim=True)
             tokens = torch.cat([tokens, nxt], dim=1)
             if step + 1 < max_new_tokens:
-                logits = self(nxt, cache) if use_cache else self(tokens)
+                logits = self(nxt, cache, last_only=True) if use_cache else self(tokens, last_only=True)
         return tokens
 
     @classmethod

@@ -139,6 +139,8 @@ def test_kv_cache_gives_the_same_logits_and_tokens():
         cache = ours.new_cache()
         parts = [ours(ids[:, :5], cache), ours(ids[:, 5:6], cache), ours(ids[:, 6:], cache)]
     assert torch.allclose(torch.cat(parts, 1), full, atol=1e-10)
+    with torch.no_grad():
+        assert torch.allclose(ours(ids, last_only=True), full[:, -1:], atol=1e-10)
     assert cache[0].length == 12 and cache[0].keys.shape == (2, 2, 12, 8)
     a, b = ours.generate(ids[:, :3], 20), ours.generate(ids[:, :3], 20, use_cache=False)
     assert a.shape == (2, 23) and torch.equal(a, b)
