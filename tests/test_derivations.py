@@ -172,7 +172,7 @@ def test_attention_and_lstm_flops():
 
 
 def test_recurrent_gradient_product_of_jacobians():
-    """04 · The LSTM's gradient is a product of Jacobians, and decays geometrically: for a tanh RNN
+    """04 · The recurrent gradient is a product of Jacobians, and decays geometrically: for a tanh RNN
     ∂h_T/∂h_0 = Π_t diag(1 − h_t²) W_hh, bounded by Π‖J_t‖ ≤ ‖W_hh‖^T; along an LSTM's cell,
     ∂c_t/∂c_{t−1} (h_{t−1} held) = diag(f_t), so the cell path carries Π_t f_t."""
     torch.manual_seed(1)
@@ -446,13 +446,15 @@ def test_shapley_value_efficiency():
 # ---- 08 · depth -------------------------------------------------------------------------------
 def test_parameters_per_layer():
     """08 · Parameters per layer 12d² + 13d: attention 4d² + 4d, feed-forward 8d² + 5d, LayerNorms 4d,
-    against models.count_parameters(TransformerBlock)."""
+    against models.count_parameters(TransformerBlock); 01's feed-forward ÷ attention = 2 − 3/(4d + 4)."""
     for d, h in ((8, 2), (32, 4), (64, 8), (96, 3)):
         block = TransformerBlock(d, h)
         assert count_parameters(block) == 12 * d * d + 13 * d
         assert count_parameters(block.attn) == 4 * d * d + 4 * d
         assert count_parameters(block.ff) == 8 * d * d + 5 * d
         assert count_parameters(block.norm1) + count_parameters(block.norm2) == 4 * d
+        ratio = count_parameters(block.ff) / count_parameters(block.attn)   # 01: "twice", from below
+        assert math.isclose(ratio, 2 - 3 / (4 * d + 4), rel_tol=1e-12) and ratio < 2
 
 
 def test_gradient_through_pre_and_post_ln():
@@ -523,7 +525,8 @@ def test_sliding_window_and_linformer_costs():
 def test_receptive_field_of_stacked_windows():
     """10 · The receptive field of stacked windows: after L layers of window w, output i depends on
     input j exactly when |i − j| ≤ L·w, so connecting positions 0 and n − 1 takes ⌈(n − 1)/w⌉ layers.
-    Boolean mask powers, and autograd through sliding_window_attention stacked L times."""
+    Boolean mask powers, and autograd through sliding_window_attention stacked L times; with one
+    global token every pair is connected in two layers."""
     n, w = 24, 3
     A = sliding_window_mask(n, w).double()
     i = torch.arange(n)
@@ -542,6 +545,8 @@ def test_receptive_field_of_stacked_windows():
         assert torch.equal(depends, (i - out).abs() <= L * w), out
     layers = next(L for L in range(1, n) if L * w >= n - 1)
     assert layers == math.ceil((n - 1) / w)
+    G = sliding_window_mask(n, w, global_tokens=[5]).double()          # a global token: any pair in 2 steps
+    assert not bool((G > 0).all()) and bool(((G @ G) > 0).all())
 
 
 # ---- 11 · transformers against RNNs -----------------------------------------------------------
