@@ -13,7 +13,7 @@ from .validation import sizes
 
 __all__ = ["attention_rollout", "log_odds", "gradient_x_input", "occlusion", "rank_correlation",
            "rank_correlations", "repeated_random_tokens", "per_token_loss", "induction_scores",
-           "top1_agreement"]
+           "previous_token_scores", "top1_agreement"]
 
 
 def attention_rollout(attentions: list[Tensor] | Tensor, residual: bool = True) -> Tensor:
@@ -213,3 +213,14 @@ def induction_scores(attentions, length: int) -> Tensor:
                          f"got {tuple(a.shape)}")
     queries = torch.arange(length + 1, 2 * length + 1)
     return a[..., queries, queries - length + 1].float().mean((0, -1))
+
+
+def previous_token_scores(attentions) -> Tensor:
+    """Previous-token score per (layer, head), ``(L, H)``: the mean attention from each query
+    ``t >= 2`` to key ``t - 1``, averaged over the batch (query 1 is left out: its only earlier key
+    is the first token). A previous-token head scores near 1. ``attentions``: per layer
+    ``(B, H, T, T)`` with ``T >= 3``, or one ``(B, L, H, T, T)`` tensor."""
+    a = torch.stack(list(attentions), 1) if not isinstance(attentions, Tensor) else attentions
+    if a.dim() != 5 or a.shape[-1] != a.shape[-2] or a.shape[-1] < 3:
+        raise ValueError(f"need (B, L, H, T, T) weights with T >= 3, got {tuple(a.shape)}")
+    return a.diagonal(offset=-1, dim1=-2, dim2=-1)[..., 1:].float().mean((0, -1))

@@ -113,14 +113,16 @@ _SIZES: dict[str, dict[str, dict[str, Any]]] = {
                       ft_sizes=[20, 160], ft_test=100, ft_layers=1, ft_len=24, ft_batch=8,
                       ft_steps=20, ft_lr_pretrained=3e-4, ft_lr_scratch=1e-3,
                       explain_examples=20, explain_articles=10, lime_samples=64, shap_evals=64,
-                      ig_steps=32, ig_steps_real=16, induction_batch=2, induction_len=32),
+                      ig_steps=32, ig_steps_real=16, induction_batch=2, induction_len=32,
+                      ablation_draws=10),
         "full": dict(seq_len=24, train_size=22000, val_size=2000, test_size=2000, d_model=128, num_heads=8,
                      num_layers=4, max_steps=4000, target_accuracy=0.995, num_sentences=200,
                      permutations=100000, corr_examples=2000,
                      ft_sizes=[20, 80, 320, 1280], ft_test=400, ft_layers=6, ft_len=128,
                      ft_batch=16, ft_steps=300, ft_lr_pretrained=5e-5, ft_lr_scratch=3e-4,
                      explain_examples=200, explain_articles=100, lime_samples=500, shap_evals=300,
-                     ig_steps=64, ig_steps_real=32, induction_batch=8, induction_len=100),
+                     ig_steps=64, ig_steps_real=32, induction_batch=8, induction_len=100,
+                     ablation_draws=20),
     },
     "09": {
         "quick": dict(held_out_articles=26, vocab_sizes=[500, 1000, 2000, 5000, 10000, 20000],
@@ -212,7 +214,8 @@ _SMOKE: dict[str, dict[str, Any]] = {
     "05": dict(gen_new=4, prefill_len=8),   # SmolLM2: tokens generated one pass at a time; prompt timed
     "07": dict(test_size=100, corr_examples=100,    # occlusion: one forward pass per token
                explain_examples=10, explain_articles=2, lime_samples=20, shap_evals=20,  # model calls per text
-               ig_steps=4, ig_steps_real=4),                                              # IG's path points
+               ig_steps=4, ig_steps_real=4,                                               # IG's path points
+               ablation_draws=3),                                    # forward passes of SmolLM2, one per draw
     "08": dict(grad_draws=1),            # gradient norms averaged over random draws
 }
 

@@ -9,7 +9,8 @@ from course_utils import exercises as ex
 from course_utils.data import bbc_news, read_class_folders, wikipedia_articles
 from course_utils.fairness import weat
 from course_utils.interpret import (attention_rollout, gradient_x_input, log_odds, occlusion,
-                                    rank_correlation, rank_correlations, top1_agreement)
+                                    previous_token_scores, rank_correlation, rank_correlations,
+                                    top1_agreement)
 from course_utils.models import TransformerClassifier
 from course_utils.pretrained import (attention_maps, load_minilm, load_pretrained, minilm_path,
                                      sentence_embeddings)
@@ -293,3 +294,17 @@ def test_viewer_figure_is_a_plain_output_that_a_saved_notebook_keeps(monkeypatch
     v.head.value = 2
     assert len(updates) == 1 and updates[0].axes[0].get_title() == "layer 0, head 2"
     assert len(shown) == 2
+
+
+def test_previous_token_scores_find_the_planted_head_and_reject_bad_shapes():
+    T = 7
+    a = torch.full((2, 3, 4, T, T), 1.0 / T)                       # (B, L, H, T, T): an even spread
+    q = torch.arange(1, T)
+    a[:, 2, 1] = 0.0
+    a[:, 2, 1, q, q - 1] = 1.0                                     # layer 2, head 1: a previous-token head
+    scores = previous_token_scores(list(a.unbind(1)))              # per-layer list, as hooks collect it
+    assert scores.shape == (3, 4)
+    assert scores[2, 1] == 1.0 and torch.allclose(scores[0, 0], torch.tensor(1.0 / T))
+    assert torch.equal(previous_token_scores(a), scores)
+    with pytest.raises(ValueError, match="T >= 3"):
+        previous_token_scores(torch.ones(1, 1, 1, 2, 2))
