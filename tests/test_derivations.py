@@ -173,7 +173,8 @@ def test_attention_and_lstm_flops():
 
 def test_recurrent_gradient_product_of_jacobians():
     """04 · The recurrent gradient is a product of Jacobians, and decays geometrically: for a tanh RNN
-    ∂h_T/∂h_0 = Π_t diag(1 − h_t²) W_hh, bounded by Π‖J_t‖ ≤ ‖W_hh‖^T; along an LSTM's cell,
+    ∂h_T/∂h_0 = Π_t diag(1 − h_t²) W_hh, bounded by Π‖J_t‖ ≤ ‖W_hh‖^T (default init: spectral radius
+    near 1/√3); along an LSTM's cell,
     ∂c_t/∂c_{t−1} (h_{t−1} held) = diag(f_t), so the cell path carries Π_t f_t."""
     torch.manual_seed(1)
     h_dim, T = 6, 12
@@ -192,6 +193,9 @@ def test_recurrent_gradient_product_of_jacobians():
     assert torch.allclose(J, prod, atol=1e-13)
     assert torch.linalg.matrix_norm(J, 2).item() <= bound * (1 + 1e-12)
     assert bound <= torch.linalg.matrix_norm(W, 2).item() ** T * (1 + 1e-12)
+    # PyTorch's default W_hh, uniform in ±1/√h (variance 1/(3h)): spectral radius near 1/√3 (circular law)
+    big = nn.RNN(256, 256).weight_hh_l0.detach().double()
+    assert abs(torch.linalg.eigvals(big).abs().max().item() - 1 / math.sqrt(3)) < 0.08   # 1/√2: 0.71
     # an LSTM cell: the Jacobian of c_t in c_{t−1}, h_{t−1} held fixed, is diag(f_t), gate order i, f, g, o
     cell = nn.LSTMCell(4, h_dim).double()
     xt, h, c = randn(1, 4, seed=10), randn(1, h_dim, seed=11), randn(1, h_dim, seed=12)
