@@ -56,10 +56,11 @@ CATALOG = [
                  quick="20 s", full="not yet run on a GPU; smoke run: 3.6 GiB peak"),
     NotebookInfo("05", "05_parallelization.ipynb", "Parallelization",
                  "sequential steps counted; training throughput of a transformer, fused LSTM and "
-                 "LSTM loop; 1 vs 2 threads; teacher forcing vs generation, KV cache; causal vs "
-                 "masked pre-training; DDP with "
-                 "torchrun, gradients equal, all-reduce cost",
-                 quick="35 s", full="not yet run on a GPU; smoke run: 4.0 GiB peak"),
+                 "LSTM loop; 1 vs 2 threads; a Llama-style decoder written in view (RMSNorm, SwiGLU, "
+                 "rotary, grouped-query attention, tied embeddings) running SmolLM2-135M's weights, "
+                 "equal to transformers; prefill vs decoding tokens/s, KV cache speed-up and bytes; "
+                 "DDP with torchrun, gradients equal, all-reduce cost",
+                 quick="40 s", full="not yet run on a GPU; smoke run: 4.0 GiB peak"),
     NotebookInfo("06", "06_scaling.ipynb", "Scaling: data, parameters, heads",
                  "char-level LM on BBC News: power laws in parameters and data with fitted "
                  "exponents and how α changes with training length, overfitting, heads at fixed width against "
@@ -71,11 +72,12 @@ CATALOG = [
                  "head patterns measured; an offline viewer; rollout, gradient×input, occlusion, "
                  "LIME, SHAP and integrated gradients scored for faithfulness against random (rank-1 "
                  "on a known-answer task, ERASER comprehensiveness/sufficiency on fine-tuned MiniLM); "
-                 "induction heads in SmolLM2 (offline); "
+                 "induction heads in SmolLM2 on the course's own decoder (hooks), mean-ablated "
+                 "against random heads; "
                  "permuted attention; MiniLM fine-tuned (first layer only in quick) vs from scratch on "
                  "topic-balanced articles; WEAT bias test "
                  "(Caliskan's roles); how explanations can mislead",
-                 quick="30 s", full="not yet run on a GPU; smoke run: 3.4 GiB peak"),
+                 quick="35 s", full="not yet run on a GPU; smoke run: 3.4 GiB peak"),
     NotebookInfo("08", "08_depth.ipynb", "Impact of depth",
                  "multi-hop variable binding: accuracy against layers and the minimum depth per "
                  "hop count; parameters and time per step against depth; residuals removed; "
@@ -85,8 +87,9 @@ CATALOG = [
                  "Out-of-vocabulary words and subword tokenization",
                  "OOV rate vs vocabulary size and Zipf on Wikipedia; char/BPE/WordPiece/Unigram; "
                  "BPE from scratch equals tokenizers; WordPiece's greedy encoding vs merges; "
-                 "[UNK] vs byte-level BPE; GRU and transformer, word vs subword, on unseen words",
-                 quick="25 s", full="not yet run on a GPU; smoke run: 1.1 GiB peak"),
+                 "[UNK] vs byte-level BPE; GRU and transformer, word vs subword, on unseen words; "
+                 "masked vs causal pretraining on characters, against always guessing",
+                 quick="30 s", full="not yet run on a GPU; smoke run: 1.1 GiB peak"),
     NotebookInfo("10", "10_long_sequences.ipynb", "Long sequences: sparse, Longformer, Linformer",
                  "time and peak memory to n = 8k (32k in full) for naive, fused SDPA, sliding "
                  "window, block-sparse and Linformer, slopes and crossovers; limits exact; error "
