@@ -153,3 +153,16 @@ def test_a_chapter_over_its_budget_is_reported():
     nb.cells += [nbformat.v4.new_code_cell("x = 1") for _ in range(48)]
     assert chapter_problems(nb) == ["51 cells (at most 50: one section's story)",
                                     "3009 markdown words (at most 3000, exercises included)"]
+
+
+def test_every_notebook_links_to_its_section_of_the_derivations():
+    """Each header ends with the link to docs/derivations.md (kept by `python -m course_utils sync`),
+    and that document has a section for every notebook, under the number the link names."""
+    from course_utils.machinery.notebooks import DERIVATIONS, derivations_line
+
+    doc = (NOTEBOOKS[0].parent / DERIVATIONS).resolve()
+    text = doc.read_text(encoding="utf-8")
+    for path in NOTEBOOKS:
+        header = next(c for c in nbformat.read(path, as_version=4).cells if "header" in c.metadata.get("tags", []))
+        assert header.source.rstrip().endswith(derivations_line(path.name)), path.name
+        assert f"\n## {path.name[:2]} · " in text, f"docs/derivations.md has no section for {path.name[:2]}"

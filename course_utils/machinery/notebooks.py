@@ -177,7 +177,7 @@ def sync_notebook(path: Path) -> bool:
     if installs[0].source != links.install_cell_source():
         installs[0].source = links.install_cell_source()
         changed = True
-    runtime = _header_with_runtime(path.name, headers[0].source)
+    runtime = _header_with_derivations(path.name, _header_with_runtime(path.name, headers[0].source))
     if runtime != headers[0].source:
         headers[0].source = runtime
         changed = True
@@ -195,6 +195,25 @@ def _header_with_runtime(name: str, header: str) -> str:
     if info is None or not _RUNTIME.search(header):
         return header
     return _RUNTIME.sub(lambda m: f"{m.group(1)}{info.quick}{m.group(2)}", header, count=1)
+
+
+DERIVATIONS = "../docs/derivations.md"
+
+
+def derivations_line(name: str) -> str:
+    """The header's last line: where this chapter's mathematics is derived and checked."""
+    return (f"**Derivations**: [section {name[:2]} of docs/derivations.md]({DERIVATIONS}), each one "
+            "checked by a test.")
+
+
+def _header_with_derivations(name: str, header: str) -> str:
+    """The header ending with :func:`derivations_line` (replacing an older one)."""
+    lines = header.rstrip("\n").split("\n")
+    if lines[-1].startswith("**Derivations**"):
+        lines = lines[:-1]
+        while lines and not lines[-1].strip():
+            lines.pop()
+    return "\n".join(lines) + "\n\n" + derivations_line(name)
 
 
 def notebook_problems(path: Path) -> list[str]:
@@ -218,6 +237,9 @@ def notebook_problems(path: Path) -> list[str]:
                         "(run: python -m course_utils sync)")
     if len(headers) == 1 and _header_with_runtime(path.name, headers[0].source) != headers[0].source:
         problems.append("the header's quick runtime differs from CATALOG "
+                        "(run: python -m course_utils sync)")
+    if len(headers) == 1 and _header_with_derivations(path.name, headers[0].source) != headers[0].source:
+        problems.append("the header does not end with its derivations link "
                         "(run: python -m course_utils sync)")
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     if "get_profile(" not in code:
