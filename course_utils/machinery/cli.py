@@ -1,4 +1,4 @@
-"""``python -m course_utils run|sweep|sync|student``: see ``python -m course_utils --help``."""
+"""``python -m course_utils run|sweep|book|sync|student``: see ``python -m course_utils --help``."""
 from __future__ import annotations
 
 import argparse
@@ -41,6 +41,13 @@ def main(argv: list[str] | None = None) -> int:
                                              "removed) for handing out")
     student.add_argument("--out", required=True, help="folder to write the notebooks to")
     student.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers, e.g. 02 03")
+    book = sub.add_parser("book", help="build the offline site of the executed notebooks and "
+                                       "the derivations' PDF into build/book/ (no execution; "
+                                       "needs requirements-book.txt)")
+    book.add_argument("--executed", default="build/executed",
+                      help="folder of executed notebooks (default: build/executed)")
+    book.add_argument("--out", default="build/book", help="output folder (default: build/book)")
+    book.add_argument("--no-pdf", action="store_true", help="build the site only")
     sync = sub.add_parser("sync", help="rewrite badges and Colab install cells from links.py")
     sync.add_argument("--check", action="store_true", help="only report; exit 1 if out of date")
     args = parser.parse_args(argv)
@@ -57,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         return sweep_course(seeds=args.seeds, start=args.start, only=args.only, out=args.out,
                             jobs=args.jobs, profile=args.profile, edition=args.edition,
                             notebooks=args.notebooks, timeout=args.timeout)
+    if args.command == "book":
+        from .book import build_book
+
+        return build_book(executed=args.executed, out=args.out, pdf=not args.no_pdf)
     if args.command == "student":
         from .editions import write_edition
         from .notebooks import find_notebooks
