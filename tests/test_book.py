@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html as htmllib
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -55,10 +56,10 @@ def test_offline_markdown_turns_the_colab_badge_into_a_link():
 
 def test_front_page_links_every_chapter_and_the_derivations():
     stems = [info.file.removesuffix(".ipynb") for info in CATALOG]
-    page = book.front_page(stems, {stems[1]: "13 of 13 claims held"})
+    page = book.front_page(stems, {stems[1]: "13 held · 2 unjudged"})
     for info in CATALOG:
         assert f"[{info.title}](notebooks/{info.file})" in page
-    assert "13 of 13 claims held" in page
+    assert "| 13 held · 2 unjudged |" in page
     assert "(docs/derivations.md)" in page and 'href="derivations.pdf"' in page
     assert page.count("{toctree}") == 2 and "docs/derivations" in page
     assert "http" not in page.split("{toctree}")[0].split("| # |")[0]   # nothing remote above the table
@@ -89,6 +90,11 @@ def _small_executed(folder: Path) -> Path:
     ])
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
     nbformat.write(nb, executed / "02_self_attention.ipynb")
+    claims = [{"name": "a", "holds": True}, {"name": "b", "holds": None, "unjudged": "busy"},
+              {"name": "c", "holds": None, "expected": "(reported)"}]
+    (folder / "claims.json").write_text(json.dumps({
+        "meta": {"date": "2026-12-06 16:00", "profile": "quick", "seed": "3", "cpus": 2},
+        "notebooks": [{"notebook": "02_self_attention", "claims": claims}]}))
     return executed
 
 
@@ -103,7 +109,9 @@ def test_stage_book_copies_the_executed_notebooks_without_remote_images(tmp_path
     assert staged.cells[2].outputs[1]["data"]["image/png"] == PNG   # outputs kept as executed
     assert (tmp_path / "src" / "docs" / "derivations.md").read_text() == \
         book.DERIVATIONS.read_text()
-    assert "notebooks/02_self_attention" in (tmp_path / "src" / "index.md").read_text()
+    front = (tmp_path / "src" / "index.md").read_text()
+    assert "notebooks/02_self_attention" in front
+    assert "| 1 held · 1 unjudged |" in front and "seed 3" in front   # from claims.json
 
 
 def test_stage_book_names_the_missing_folder(tmp_path):

@@ -53,7 +53,8 @@ def offline_markdown(text: str) -> str:
 
 
 def _claims_summary(executed: Path) -> dict[str, str]:
-    """``{"01_introduction": "12 of 12 claims held", …}`` from ``executed/../claims.json``, if any."""
+    """``{"01_introduction": "17 held · 2 unjudged", …}`` from ``executed/../claims.json``, if any
+    (observations, ``(reported)``, are not counted)."""
     path = executed.parent / "claims.json"
     if not path.exists():
         return {}
@@ -64,8 +65,11 @@ def _claims_summary(executed: Path) -> dict[str, str]:
     out = {}
     for nb in data.get("notebooks", []):
         claims = nb.get("claims", [])
-        held = sum(c.get("holds") is True for c in claims)
-        out[str(nb.get("notebook", ""))] = f"{held} of {len(claims)} claims held"
+        counts = {"held": sum(c.get("holds") is True for c in claims),
+                  "failed": sum(c.get("holds") is False for c in claims),
+                  "unjudged": sum(bool(c.get("unjudged")) for c in claims)}
+        out[str(nb.get("notebook", ""))] = " · ".join(
+            f"{n} {word}" for word, n in counts.items() if n or word == "held")
     return out
 
 
@@ -75,7 +79,7 @@ def front_page(chapters: list[str], claims: dict[str, str] | None = None,
     each executed chapter (``chapters``: the stems present, e.g. ``"01_introduction"``), the
     derivations and their PDF, and a hidden table of contents."""
     claims = claims or {}
-    rows = ["| # | chapter | what it shows | quick (CPU) | claims in this build |",
+    rows = ["| # | chapter | what it shows | quick (CPU) | claims in this run |",
             "|---|---|---|---|---|"]
     for info in CATALOG:
         stem = info.file.removesuffix(".ipynb")
@@ -246,5 +250,5 @@ def build_book(executed: str | Path = "build/executed", out: str | Path = "build
     if pdf:
         path = build_pdf(DERIVATIONS, out / "derivations.pdf")
         print(f"pdf: {path} in {time.perf_counter() - t1:.1f} s")
-    print(f"serve it: python -m http.server --directory {out} 8000  (or open {out / 'index.html'})")
+    print(f"serve it: python -m http.server --directory {out} 8000, then open http://localhost:8000/")
     return 0
