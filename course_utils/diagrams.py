@@ -24,6 +24,7 @@ __all__ = ["draw_encoder_classifier", "draw_encoder_decoder", "draw_llama_decode
 COLORS = {"embed": "#f6d5d5", "attn": "#f9e3b4", "ff": "#cfe6f7", "norm": "#e6e6e6",
           "head": "#d7ecd2", "io": "white", "block": "#f4f4f4"}
 BOX_W, BOX_H, STEP = 3.1, 0.5, 0.85
+CHANGED = "#c0392b"     # edge of a box (kind ending in "*") that a Llama-style block changes from 01's
 
 
 def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
@@ -36,12 +37,15 @@ def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
     return ax
 
 
-def _box(ax: Axes, x: float, y: float, text: str, kind: str, w: float = BOX_W) -> None:
-    """A rounded box centred at (x, y)."""
+def _box(ax: Axes, x: float, y: float, text: str, kind: str, w: float = BOX_W,
+         fontsize: float = 8.5) -> None:
+    """A rounded box centred at (x, y); a ``kind`` ending in "*" is drawn with a thick
+    :data:`CHANGED` edge (a part the Llama-style block changes)."""
+    changed = kind.endswith("*")
     ax.add_patch(FancyBboxPatch((x - w / 2, y - BOX_H / 2), w, BOX_H,
-                                boxstyle="round,pad=0.02,rounding_size=0.12", lw=1.0,
-                                ec="black", fc=COLORS[kind]))
-    ax.text(x, y, text, ha="center", va="center", fontsize=8.5)
+                                boxstyle="round,pad=0.02,rounding_size=0.12", lw=2.4 if changed else 1.0,
+                                ec=CHANGED if changed else "black", fc=COLORS[kind.rstrip("*")]))
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize)
 
 
 def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], **kw) -> None:
@@ -54,7 +58,7 @@ def _plus(ax: Axes, x: float, y: float) -> None:
     ax.text(x, y, "+", ha="center", va="center", fontsize=9)
 
 
-def _stack(ax: Axes, x: float, y: float, items: list[tuple[str, str]]) -> float:
+def _stack(ax: Axes, x: float, y: float, items: list[tuple[str, str]], fontsize: float = 8.5) -> float:
     """Draw ``items`` (label, kind) upwards from y with arrows between them; return the top y.
     A label "+" is a residual sum: its skip arrow starts below the previous LayerNorm."""
     prev_top, skip_from = y - STEP / 2, None
@@ -68,10 +72,10 @@ def _stack(ax: Axes, x: float, y: float, items: list[tuple[str, str]]) -> float:
             _arrow(ax, (sx, y), (x - 0.13, y))
             prev_top = y + 0.13
         else:
-            if kind == "norm":              # a residual branches off just below each LayerNorm
+            if kind.rstrip("*") == "norm":  # a residual branches off just below each LayerNorm
                 skip_from = y - STEP / 2 + 0.08
             _arrow(ax, (x, prev_top), (x, y - BOX_H / 2))
-            _box(ax, x, y, label, kind)
+            _box(ax, x, y, label, kind, fontsize=fontsize)
             prev_top = y + BOX_H / 2
         y += STEP
     return prev_top
@@ -106,10 +110,11 @@ def _encoder_column(ax: Axes, x: float, y: float, inputs: str, embed: str,
     return top
 
 
-def _stack_from(ax: Axes, x: float, below: float, y: float, items: list[tuple[str, str]]) -> float:
+def _stack_from(ax: Axes, x: float, below: float, y: float, items: list[tuple[str, str]],
+                fontsize: float = 8.5) -> float:
     """Like :func:`_stack`, first joining ``below`` (the top of what is under it) to the stack."""
     _arrow(ax, (x, below), (x, y - STEP / 2))
-    return _stack(ax, x, y, items)
+    return _stack(ax, x, y, items, fontsize)
 
 
 def draw_encoder_classifier(ax: Axes | None = None, num_layers: str = "N×",
@@ -183,34 +188,40 @@ def draw_encoder_decoder(ax: Axes | None = None, num_layers: str = "N×",
 
 def draw_llama_decoder(ax: Axes | None = None, num_layers: str = "N×") -> Axes:
     """Draw ``course_utils.models.LlamaDecoder``: token ids (B, T) → token embedding (no position
-    table) → N pre-norm decoder blocks (RMSNorm → causal grouped-query attention, rotary positions
+    table) → N pre-LN decoder blocks (RMSNorm → causal grouped-query attention, rotary positions
     on queries and keys → + residual; RMSNorm → SwiGLU feed-forward → + residual) → final RMSNorm
     → linear head that reuses the embedding matrix (tied) → next-token logits (B, T, V).
-    Returns the axes."""
-    ax = _axes(ax, (5.0, 7.6))
-    x = 0.0
-    ax.text(x, 0.0, "token ids (B, T)", ha="center", va="center", fontsize=8.5)
+    The parts that differ from 01's pre-LN encoder block (RMSNorm, rotary positions,
+    grouped-query attention, SwiGLU, the tied head) have a thick :data:`CHANGED` edge or text.
+    Text is at least 10.5 pt on a 6.4 × 8.4 inch figure. Returns the axes."""
+    ax = _axes(ax, (6.4, 8.4))
+    x, fs = 0.0, 10.5
+    ax.text(x, 0.0, "token ids (B, T)", ha="center", va="center", fontsize=fs)
     _arrow(ax, (x, 0.15), (x, STEP - BOX_H / 2))
-    _box(ax, x, STEP, "token embedding (V × d)", "embed")
-    items = [("RMSNorm", "norm"), ("grouped-query attention", "attn"), ("+", ""),
-             ("RMSNorm", "norm"), ("SwiGLU feed-forward", "ff"), ("+", "")]
+    _box(ax, x, STEP, "token embedding (V × d)", "embed", fontsize=fs)
+    items = [("RMSNorm", "norm*"), ("grouped-query attention", "attn*"), ("+", ""),
+             ("RMSNorm", "norm*"), ("SwiGLU feed-forward", "ff*"), ("+", "")]
     y_block = 2 * STEP + 0.2
-    block_top = _stack_from(ax, x, STEP + BOX_H / 2, y_block, items)
+    block_top = _stack_from(ax, x, STEP + BOX_H / 2, y_block, items, fs)
     _block_frame(ax, x, y_block - STEP / 2 + 0.05, block_top + 0.15, f"{num_layers}\ndecoder\nblock")
     ax.text(x + BOX_W / 2 + 0.7, y_block + STEP, "causal; rotary\npositions on\nq and k (03)", ha="left",
-            va="center", fontsize=8.5, style="italic")
-    top = _stack_from(ax, x, block_top, block_top + STEP, [("RMSNorm (final)", "norm"),
-                                                           ("linear head (tied)", "head")])
+            va="center", fontsize=fs, style="italic", color=CHANGED)
+    top = _stack_from(ax, x, block_top, block_top + STEP, [("RMSNorm (final)", "norm*"),
+                                                           ("linear head (tied)", "head*")], fs)
     _arrow(ax, (x, top), (x, top + 0.4))
-    ax.text(x, top + 0.6, "next-token logits (B, T, V)", ha="center", va="center", fontsize=8.5)
+    ax.text(x, top + 0.6, "next-token logits (B, T, V)", ha="center", va="center", fontsize=fs)
     # tied weights: the head's matrix is the embedding's (one V × d matrix, used twice)
     xs, y_head = x - BOX_W / 2 - 0.95, top - BOX_H / 2
     ax.plot([x - BOX_W / 2, xs, xs], [STEP, STEP, y_head], color="gray", lw=1.0, ls="--")
     ax.add_patch(FancyArrowPatch((xs, y_head), (x - BOX_W / 2, y_head), arrowstyle="-|>", mutation_scale=9,
                                  lw=1.0, color="gray", ls="--", shrinkA=0, shrinkB=0))
     ax.text(xs - 0.12, (STEP + y_head) / 2, "same matrix", rotation=90, ha="right", va="center",
-            fontsize=8.5, color="dimgray")
-    ax.set_xlim(-3.3, 4.2)
-    ax.set_ylim(-0.5, top + 0.9)
-    ax.set_title("Llama-style decoder (SmolLM2's), pre-norm", fontsize=10)
+            fontsize=fs, color="dimgray")
+    ax.text(x, -0.55, "thick red: changed from 01's block", ha="center", va="center", fontsize=fs,
+            color=CHANGED)
+    ax.set_xlim(-3.4, 4.4)
+    ax.set_ylim(-0.85, top + 0.9)
+    for t in ax.texts:                                   # the block's label and the sums too
+        t.set_fontsize(max(t.get_fontsize(), fs))
+    ax.set_title("Llama-style decoder (SmolLM2's), pre-LN", fontsize=12)
     return ax

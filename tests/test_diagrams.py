@@ -86,4 +86,14 @@ def test_llama_decoder_draws_the_parts_of_the_course_decoder():
     assert labels.count("grouped-query attention") == _count(model, GroupedQueryAttention)
     assert labels.count("SwiGLU feed-forward") == _count(model, SwiGLU)
     assert labels.count("+") == 2 and any("rotary" in t for t in labels)
+    # the parts changed from 01's block have the thick red edge, and only they: 3 RMSNorms, attention,
+    # SwiGLU and the tied head (6 boxes), not the embedding
+    from matplotlib.colors import to_rgba
+    from matplotlib.patches import FancyBboxPatch
+    from course_utils.diagrams import CHANGED
+    boxes = [p for p in ax.patches if isinstance(p, FancyBboxPatch)]
+    changed = [p for p in boxes if p.get_edgecolor() == to_rgba(CHANGED)]
+    assert len(changed) == 6 and all(p.get_linewidth() > 2 for p in changed)
+    assert len(boxes) - len(changed) == 2                  # the embedding and the block's frame
+    assert all(t.get_fontsize() >= 10 for t in ax.texts)   # readable at notebook width
     plt.close(fig)

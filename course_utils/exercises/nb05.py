@@ -26,8 +26,8 @@ def check_kv_cache_reads(fn: Callable[[int, bool], int] | None) -> bool:
             return _verdict(False, "", f"kv_projections({t}, True) = {cache}: with a cache, which "
                                        "keys and values exist already before this step, and "
                                        "which one is new?")
-    return _verdict(True, "t against 1 per step: T tokens cost O(T²) projections without a "
-                          "cache, O(T) with one.", "")
+    return _verdict(True, "K/V projections per pass: t without a cache, 1 with one; over T tokens, "
+                          "O(T²) against O(T).", "")
 
 
 _RING_MISTAKES = [
