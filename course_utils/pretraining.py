@@ -205,7 +205,8 @@ class PositionScore:
     """A model's accuracy at ``count`` scored positions (``kind``: ``"all"`` or one of
     :data:`CORRUPTIONS`), beside always guessing ``reference_id`` on the same positions
     (``baseline``). ``gain_se`` is the standard error of ``gain = accuracy − baseline``, paired
-    position by position; ``guessed_reference`` the share of these positions where the model
+    position by position and clustered by window (positions of one window are not independent);
+    ``guessed_reference`` the share of these positions where the model
     predicted ``reference_id`` itself."""
 
     kind: str
@@ -240,7 +241,12 @@ def _score(kind: str, pred: Tensor, targets: Tensor, where: Tensor,
         return None
     right = (pred[where] == targets[where]).double()
     base = (targets[where] == reference_id).double()
-    se = float((right - base).std() / math.sqrt(n)) if n > 1 else float("nan")
+    # clustered by window (row of ``where (W, T)``): neighbouring characters are not independent
+    rows = where.nonzero()[:, 0]
+    per_window = torch.zeros(where.shape[0], dtype=torch.double).index_add_(
+        0, rows, (right - base) - (right - base).mean())
+    k = int(where.any(1).sum())                                        # windows with a position
+    se = float(per_window.pow(2).sum().mul(k / (k - 1)).sqrt() / n) if k > 1 else float("nan")
     return PositionScore(kind, n, float(right.mean()), float(base.mean()), se,
                          float((pred[where] == reference_id).double().mean()))
 

@@ -333,3 +333,18 @@ def test_train_lm_keeps_its_windows_and_scores_masks_apart():
     causal = train_lm(CausalLM(8, d_model=16, num_heads=2, num_layers=1, max_len=16), text[:700],
                       text[700:], steps=2, batch_size=8, length=16, eval_every=1, eval_windows=4)
     assert causal.val_mask_accuracy == [] and causal.val_windows[0].shape == (4, 16)
+
+
+def test_gain_se_is_clustered_by_window():
+    # Whole windows right or wrong: the T positions of a window are one observation, not T.
+    W, T = 40, 16
+    tokens = torch.full((W, T), 4)
+    x = tokens.clone()
+    x[::2] = 5                                             # the copier is wrong on every other window
+    s = score_against_constant(_Copier(8), x, tokens, reference_id=3)
+    assert s.accuracy == pytest.approx(0.5) and s.baseline == 0.0
+    per_window = torch.tensor([0.0, 1.0] * (W // 2), dtype=torch.double)   # window means
+    expected = float(per_window.std() / math.sqrt(W))     # the cluster SE of W window means
+    assert s.gain_se == pytest.approx(expected, rel=1e-6)
+    naive = float(torch.tensor([0.0, 1.0] * (W * T // 2), dtype=torch.double).std() / math.sqrt(W * T))
+    assert s.gain_se > 3 * naive                           # sqrt(T) = 4 times the per-character SE
