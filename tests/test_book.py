@@ -293,6 +293,7 @@ def test_site_has_every_page():
         assert f'href="notebooks/{info.file.removesuffix(".ipynb")}.html"' in front, info.file
         assert htmllib.escape(info.title, quote=False) in front
     assert 'href="docs/derivations.html"' in front and 'href="derivations.pdf"' in front
+    assert 'data-default-mode="light"' in front   # else the theme logs a console error
 
 
 def test_site_loads_nothing_from_outside():
