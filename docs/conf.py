@@ -1,4 +1,4 @@
-"""Sphinx configuration of the course's book: ``python -m course_utils book`` (course_utils/machinery/book.py).
+"""Sphinx configuration of the course's book: ``python -m course_utils book`` (machinery/book.py).
 
 The book is built from a staging folder that ``book.py`` writes (a front page, the executed
 notebooks, docs/derivations.md); this file is its configuration (``sphinx-build -c docs``).
@@ -60,7 +60,7 @@ def _mathjax_source() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("the book needs MathJax from the package sphinx-mathjax-offline: "
                            "pip install -r requirements-book.txt")
-    return Path(list(spec.submodule_search_locations)[0]) / "static" / "mathjax"
+    return Path(next(iter(spec.submodule_search_locations))) / "static" / "mathjax"
 
 
 def _copy_mathjax(app, exception) -> None:

@@ -135,8 +135,8 @@ def stage_book(executed: str | Path, staging: str | Path) -> list[str]:
         if executed.is_dir() else []
     if not found:
         raise FileNotFoundError(
-            f"no executed notebooks in executed={str(executed)!r}: run `python -m course_utils run` "
-            f"first (it writes build/executed/), or pass --executed DIR")
+            f"no executed notebooks in executed={str(executed)!r}: run `python -m course_utils "
+            f"run` first (it writes build/executed/), or pass --executed DIR")
     if staging.exists():
         shutil.rmtree(staging)
     (staging / "notebooks").mkdir(parents=True)
@@ -169,7 +169,8 @@ def stage_book(executed: str | Path, staging: str | Path) -> list[str]:
     return chapters
 
 
-def build_site(staging: str | Path, out: str | Path, *, jobs: str = "1", quiet: bool = True) -> None:
+def build_site(staging: str | Path, out: str | Path, *, jobs: str = "1",
+               quiet: bool = True) -> None:
     """Run Sphinx's HTML builder on ``staging`` into ``out`` (configuration: ``docs/conf.py``).
 
     Raises ``RuntimeError`` with Sphinx's output if the build fails."""
@@ -178,7 +179,7 @@ def build_site(staging: str | Path, out: str | Path, *, jobs: str = "1", quiet: 
            "-d", str(staging / ".doctrees"), "-j", str(jobs), str(staging), str(out)]
     if quiet:
         cmd.insert(3, "-q")
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.stderr.strip():
         print(done.stderr.strip(), file=sys.stderr)
     if done.returncode != 0:
@@ -198,7 +199,8 @@ def _typst_source(markdown: Path) -> str:
            "--include-before-body", str(with_header)]
     try:
         with_header.write_text(header, encoding="utf-8")
-        done = subprocess.run(cmd, capture_output=True, text=True, cwd=markdown.parent)
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=markdown.parent,
+                              check=False)
     finally:
         with_header.unlink(missing_ok=True)
     if done.returncode != 0:
@@ -250,5 +252,6 @@ def build_book(executed: str | Path = "build/executed", out: str | Path = "build
     if pdf:
         path = build_pdf(DERIVATIONS, out / "derivations.pdf")
         print(f"pdf: {path} in {time.perf_counter() - t1:.1f} s")
-    print(f"serve it: python -m http.server --directory {out} 8000, then open http://localhost:8000/")
+    print(f"serve it: python -m http.server --directory {out} 8000, "
+          "then open http://localhost:8000/")
     return 0
