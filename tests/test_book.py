@@ -351,8 +351,8 @@ def test_derivations_pdf_is_typeset():
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
                           check=True).stdout
     assert "Derivations, each one checked" in text
-    for section in ["02 · The self-attention mechanism", "11 · Transformers against RNNs"]:
-        assert section in text, section
+    sections = set(re.findall(r"^(0[1-9]|1[01]) · [A-Z]", text, flags=re.MULTILINE))
+    assert len(sections) >= 10, f"chapter sections found in the PDF: {sorted(sections)}"
     # TeX that was not typeset would show as its source
     assert not re.search(r"\\[A-Za-z]+", text), re.findall(r".{20}\\[A-Za-z]+.{20}", text)[:5]
     assert "$" not in text.replace("$…$ and $$…$$", ""), re.findall(r".{20}[$].{20}", text)[:5]

@@ -187,13 +187,13 @@ def build_site(staging: str | Path, out: str | Path, *, jobs: str = "1",
                            f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
 
 
-def _typst_source(markdown: Path) -> str:
-    """``markdown`` (MyST with $…$ math) as Typst source, through pandoc."""
+def _typst_source(markdown: Path, workdir: Path) -> str:
+    """``markdown`` (MyST with $…$ math) as Typst source, through pandoc (scratch in ``workdir``)."""
     import pypandoc
 
     pandoc = pypandoc.get_pandoc_path()
     header = "#set par(justify: false)\n#set text(hyphenate: true)\n"
-    with_header = markdown.parent / ".pdf-before-body.typ"
+    with_header = workdir / ".pdf-before-body.typ"
     cmd = [pandoc, str(markdown), "--from", "markdown+tex_math_dollars", "--to", "typst",
            "--standalone", "-V", "papersize=a4", "-V", "fontsize=10.5pt",
            "--include-before-body", str(with_header)]
@@ -225,7 +225,7 @@ def build_pdf(markdown: str | Path, pdf: str | Path) -> Path:
     markdown, pdf = Path(markdown), Path(pdf)
     pdf.parent.mkdir(parents=True, exist_ok=True)
     source = pdf.with_suffix(".typ")
-    source.write_text(_typst_source(markdown), encoding="utf-8")
+    source.write_text(_typst_source(markdown, pdf.parent), encoding="utf-8")
     try:
         typst.compile(str(source), output=str(pdf), root=str(source.parent))
     except typst.TypstError as err:   # name the construct that failed
