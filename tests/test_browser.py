@@ -17,7 +17,6 @@ import hashlib
 import importlib.util
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -280,6 +279,8 @@ def test_jupyterlab_viewer(tmp_path):
         timings["run_all"] = time.monotonic() - t0
         errors = _errors_on_page(page)
         assert not errors, f"error output in JupyterLab: {errors[:3]}"
+        text = page.locator(".jp-Notebook").inner_text().lower()
+        assert not [w for w in _WIDGET_ERRORS if w.lower() in text], "widget error after Run All"
 
         cell = page.locator(".jp-CodeCell", has=page.locator(".widget-dropdown")).first
         _scroll_to(page, cell)
