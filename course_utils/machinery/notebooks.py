@@ -57,7 +57,7 @@ CATALOG = [
     NotebookInfo("05", "05_parallelization.ipynb", "Parallelization",
                  "sequential steps counted; training throughput of a transformer, fused LSTM and "
                  "LSTM loop; 1 vs 2 threads; a Llama-style decoder written in view (RMSNorm, SwiGLU, "
-                 "rotary, grouped-query attention, tied embeddings) running SmolLM2-135M's weights, "
+                 "rotary, grouped-query attention, tied embeddings) running SmolLM2-135M-Instruct's weights, "
                  "equal to transformers; prefill vs decoding tokens/s, KV cache speed-up and bytes; "
                  "DDP with torchrun, gradients equal, all-reduce cost",
                  quick="40 s", full="not yet run on a GPU; smoke run: 4.0 GiB peak"),
