@@ -95,7 +95,7 @@ def _check_page(browser, base: str, name: str, path: Path, *, math_expected: boo
     prose = page.evaluate(_VISIBLE_PROSE)
     shot(page, f"site_{name}")
     for kind, selector in (("figure", "article img:visible, main img:visible"),
-                           ("math", "article mjx-container:visible, main mjx-container:visible")):
+                           ("math", "article mjx-container[display='true']:visible")):
         target = page.locator(selector).first
         if target.count():
             target.scroll_into_view_if_needed(timeout=10_000)
