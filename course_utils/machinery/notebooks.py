@@ -77,7 +77,7 @@ CATALOG = [
                  "permuted attention; MiniLM fine-tuned (first layer only in quick) vs from scratch on "
                  "topic-balanced articles; WEAT bias test "
                  "(Caliskan's roles); how explanations can mislead",
-                 quick="35 s", full="not yet run on a GPU; smoke run: 3.4 GiB peak"),
+                 quick="40 s", full="not yet run on a GPU; smoke run: 3.4 GiB peak"),
     NotebookInfo("08", "08_depth.ipynb", "Impact of depth",
                  "multi-hop variable binding: accuracy against layers and the minimum depth per "
                  "hop count; parameters and time per step against depth; residuals removed; "
