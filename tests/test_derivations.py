@@ -581,16 +581,9 @@ def test_linear_attention_is_rnn():
     accepts it."""
     from course_utils.exercises import check_linear_attention_recurrence
 
-    phi = lambda z: F.elu(z) + 1
+    from recurrences import linear_attention_recurrent as recurrent
 
-    def recurrent(q, k, v):
-        S = torch.zeros(q.shape[1], v.shape[1], dtype=q.dtype)
-        z = torch.zeros(q.shape[1], dtype=q.dtype)
-        out = []
-        for t in range(q.shape[0]):
-            S, z = S + torch.outer(phi(k[t]), v[t]), z + phi(k[t])
-            out.append(phi(q[t]) @ S / (phi(q[t]) @ z))
-        return torch.stack(out)
+    phi = lambda z: F.elu(z) + 1
 
     q, k, v = randn(40, 6, seed=80), randn(40, 6, seed=81), randn(40, 5, seed=82)
     scores = (phi(q) @ phi(k).T).tril()
@@ -604,13 +597,7 @@ def test_decayed_recurrence_equals_masked_parallel():
     accepts it."""
     from course_utils.exercises import check_retention_recurrence
 
-    def recurrent(q, k, v, gamma):
-        S = torch.zeros(q.shape[1], v.shape[1], dtype=q.dtype)
-        out = []
-        for t in range(q.shape[0]):
-            S = gamma * S + torch.outer(k[t], v[t])
-            out.append(q[t] @ S)
-        return torch.stack(out)
+    from recurrences import retention_recurrent as recurrent
 
     q, k, v = randn(30, 4, seed=90), randn(30, 4, seed=91), randn(30, 3, seed=92)
     t = torch.arange(30, dtype=D64)
