@@ -166,3 +166,17 @@ def test_every_notebook_links_to_its_section_of_the_derivations():
         header = next(c for c in nbformat.read(path, as_version=4).cells if "header" in c.metadata.get("tags", []))
         assert header.source.rstrip().endswith(derivations_line(path.name)), path.name
         assert f"\n## {path.name[:2]} · " in text, f"docs/derivations.md has no section for {path.name[:2]}"
+
+
+def test_derivations_cite_cells_that_exist():
+    """docs/derivations.md names the cell that measures each derivation (cell `id`): every id it
+    cites is a cell of a notebook, so a moved or renamed cell breaks this test, not the link."""
+    import re
+
+    from course_utils.machinery.notebooks import DERIVATIONS
+
+    text = (NOTEBOOKS[0].parent / DERIVATIONS).resolve().read_text(encoding="utf-8")
+    ids = {c.get("id") for path in NOTEBOOKS for c in nbformat.read(path, as_version=4).cells}
+    cited = set(re.findall(r"cells? `([^`]+)`", text))
+    assert len(cited) >= 20
+    assert not cited - ids, f"docs/derivations.md cites cells no notebook has: {sorted(cited - ids)}"
