@@ -137,6 +137,21 @@ _NO_NETWORK = textwrap.dedent("""
 """)
 
 
+def test_pdf_builds_from_paths_relative_to_the_working_folder(tmp_path, monkeypatch):
+    """CI builds with ``--out build/book``: a relative output folder, while pandoc runs in the
+    document's folder (a relative scratch path once sent it looking in the wrong place)."""
+    missing = _missing_book_packages()
+    if missing:
+        pytest.skip(f"book packages missing ({missing}): pip install -r requirements-book.txt")
+    shutil.copy(ROOT / "docs" / "derivations.md", tmp_path / "derivations.md")
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    pdf = book.build_pdf(Path("..") / "derivations.md", Path("out") / "derivations.pdf")
+    assert (tmp_path / "work" / "out" / "derivations.pdf").read_bytes()[:4] == b"%PDF"
+    assert not list((tmp_path / "work" / "out").glob(".pdf-*")), "scratch file left behind"
+    assert pdf == Path("out") / "derivations.pdf"
+
+
 def test_build_is_offline(tmp_path):
     """``python -m course_utils book`` on a small executed notebook, every Internet connection
     refused and logged: it exits 0, tries none, and writes the pages and the PDF."""

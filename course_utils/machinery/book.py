@@ -193,7 +193,8 @@ def _typst_source(markdown: Path, workdir: Path) -> str:
 
     pandoc = pypandoc.get_pandoc_path()
     header = "#set par(justify: false)\n#set text(hyphenate: true)\n"
-    with_header = workdir / ".pdf-before-body.typ"
+    markdown = Path(markdown).resolve()        # pandoc runs in the document's folder: absolute paths
+    with_header = (Path(workdir) / ".pdf-before-body.typ").resolve()
     cmd = [pandoc, str(markdown), "--from", "markdown+tex_math_dollars", "--to", "typst",
            "--standalone", "-V", "papersize=a4", "-V", "fontsize=10.5pt",
            "--include-before-body", str(with_header)]
